@@ -98,13 +98,10 @@ type Batch struct {
 	Source           *Source  `json:"source,omitempty"`
 	Status           string   `json:"status"`
 	RetiredFor       string   `json:"retiredFor,omitempty"`
-	// Tainted names the retired ancestor (or the batch itself) whose consent
-	// was withdrawn or whose erasure was requested; see rule TT-R14.
-	Tainted   string `json:"taintedBy,omitempty"`
-	Version   int64  `json:"version"`
-	CreatedTx string `json:"createdTxId"`
-	CreatedAt string `json:"createdAt"`
-	UpdatedAt string `json:"updatedAt"`
+	Version          int64    `json:"version"`
+	CreatedTx        string   `json:"createdTxId"`
+	CreatedAt        string   `json:"createdAt"`
+	UpdatedAt        string   `json:"updatedAt"`
 }
 
 // Event is one lifecycle event as recorded in a batch's history. An event
@@ -140,6 +137,11 @@ type ProcessedPayload struct {
 	Operations []string `json:"operations"`
 	Tool       Tool     `json:"tool"`
 	Outputs    []string `json:"outputs"`
+	// Owner is the owner the outputs were given.
+	Owner string `json:"owner"`
+	// Region is the outputs' region, the processor's.
+	Region      string       `json:"region"`
+	CrossBorder *CrossBorder `json:"crossBorder,omitempty"`
 	// TokensIn and TokensOut are the token totals; KeptRatio is TokensOut /
 	// TokensIn rounded to 6 decimals, recorded for reducing operations.
 	TokensIn  int64   `json:"tokensIn"`
@@ -177,16 +179,16 @@ type CirculatedPayload struct {
 }
 
 // TradedPayload records a trade. Its private terms are not part of it: they
-// live in [TermsCollection], and TermsDigest commits to them.
+// live in [TermsCollection] only. (No digest of them is published: prices
+// have so little entropy that a digest would give them away.)
 type TradedPayload struct {
-	TradeID     string   `json:"tradeId"`
-	Exchange    string   `json:"exchange"`
-	Seller      string   `json:"seller"`
-	Buyer       string   `json:"buyer"`
-	Tokens      int64    `json:"tokens"`
-	Rights      string   `json:"rights"`
-	Purposes    []string `json:"purposes"`
-	TermsDigest string   `json:"termsDigest"`
+	TradeID  string   `json:"tradeId"`
+	Exchange string   `json:"exchange"`
+	Seller   string   `json:"seller"`
+	Buyer    string   `json:"buyer"`
+	Tokens   int64    `json:"tokens"`
+	Rights   string   `json:"rights"`
+	Purposes []string `json:"purposes"`
 }
 
 // Finding is one rule result in an audit.

@@ -1,0 +1,651 @@
+package contract
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// canSee reports whether p may read batch b: the regulator, auditors and
+// exchanges read every batch; everyone else the batches it owns or holds.
+func canSee(p *Participant, b *Batch) bool {
+	if hasAnyRole(p, RoleRegulator, RoleAuditor, RoleExchange) {
+		return true
+	}
+	return b.Owner == p.MSPID || contains(b.Custodians, p.MSPID)
+}
+
+// visibleBatch returns the batch with id when the caller may read it.
+func (t *txn) visibleBatch(p *Participant, field, id string) (*Batch, error) {
+	if err := checkID(field, id); err != nil {
+		return nil, err
+	}
+	b, err := t.mustBatch(field, id)
+	if err != nil {
+		return nil, err
+	}
+	if !canSee(p, b) {
+		return nil, forbidden("%s may not read batch %s: it neither owns nor holds it", p.MSPID, id)
+	}
+	return b, nil
+}
+
+func pageSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, invalid("pageSize", "must be between 1 and %d", MaxPageSize)
+	}
+	return n, nil
+}
+
+// Page tokens are the last key of the previous page, base64url-encoded. A
+// token is accepted only for the range it was issued for.
+func encodeToken(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func decodeToken(token, prefix string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || !strings.HasPrefix(string(b), prefix) || len(b) > 1024 {
+		return "", invalid("pageToken", "is not a page token of this list; start again without it")
+	}
+	return string(b), nil
+}
+
+// after is the first key after key in ascending order.
+func after(key string) string { return key + "\x00" }
+
+// maxScan bounds how many index entries one page may examine, so a filter
+// that matches little cannot turn one request into a scan of the ledger.
+const maxScan = 5000
+
+// pageOver ranges over [start, end) from the token on, giving each entry to
+// keep until it has taken size items; it returns the next page token.
+func (t *txn) pageOver(prefix, start, end, token string, size int, keep func(key string, v []byte) (bool, error)) (string, error) {
+	last, err := decodeToken(token, prefix)
+	if err != nil {
+		return "", err
+	}
+	if last != "" {
+		if last < start || last >= end {
+			return "", invalid("pageToken", "is outside this list; start again without it")
+		}
+		start = after(last)
+	}
+	taken, scanned, next := 0, 0, ""
+	err = t.st.Range(start, end, func(k string, v []byte) (bool, error) {
+		if taken == size || scanned == maxScan {
+			next = encodeToken(last)
+			return false, nil
+		}
+		scanned++
+		last = k
+		ok, err := keep(k, v)
+		if ok {
+			taken++
+		}
+		return true, err
+	})
+	return next, err
+}
+
+func getBatch(t *txn, args []byte) (any, error) {
+	var req IDRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	return t.visibleBatch(p, "id", req.ID)
+}
+
+func listBatches(t *txn, args []byte) (any, error) {
+	var req ListBatchesRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	if req.Sector != "" {
+		if err := checkEnum("sector", req.Sector, sectors); err != nil {
+			return nil, err
+		}
+	}
+	if req.Modality != "" {
+		if err := checkEnum("modality", req.Modality, modalities); err != nil {
+			return nil, err
+		}
+	}
+	if req.Status != "" {
+		if err := checkEnum("status", req.Status, []string{StatusActive, StatusFrozen, StatusRetired}); err != nil {
+			return nil, err
+		}
+	}
+	if req.Owner != "" {
+		if err := checkMSP("owner", req.Owner); err != nil {
+			return nil, err
+		}
+	}
+	// Walk the most selective index the request allows.
+	var prefix string
+	indexed := true
+	switch {
+	case req.Owner != "":
+		prefix = join(kOwner+req.Owner, "")
+	case !hasAnyRole(p, RoleRegulator, RoleAuditor, RoleExchange):
+		prefix = join(kCustody+p.MSPID, "")
+	case req.Sector != "":
+		prefix = join(kSector+req.Sector, "")
+	default:
+		prefix, indexed = kBatch, false
+	}
+	items := []Batch{}
+	next, err := t.pageOver(prefix, prefix, prefixEnd(prefix), req.PageToken, size, func(k string, v []byte) (bool, error) {
+		var b *Batch
+		if indexed {
+			var err error
+			if b, err = t.batch(k[len(prefix):]); err != nil || b == nil {
+				return false, err
+			}
+		} else {
+			b = new(Batch)
+			if err := json.Unmarshal(v, b); err != nil {
+				return false, err
+			}
+		}
+		if (req.Sector != "" && b.Sector != req.Sector) || (req.Modality != "" && b.Modality != req.Modality) ||
+			(req.Status != "" && b.Status != req.Status) || (req.Owner != "" && b.Owner != req.Owner) || !canSee(p, b) {
+			return false, nil
+		}
+		items = append(items, *b)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return Page[Batch]{Items: items, NextPageToken: next}, nil
+}
+
+func history(t *txn, args []byte) (any, error) {
+	var req HistoryRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.visibleBatch(p, "batchId", req.BatchID); err != nil {
+		return nil, err
+	}
+	prefix := join(kHistory+req.BatchID, "")
+	items := []Event{}
+	next, err := t.pageOver(prefix, prefix, prefixEnd(prefix), req.PageToken, size, func(_ string, v []byte) (bool, error) {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return false, err
+		}
+		items = append(items, e)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return Page[Event]{Items: items, NextPageToken: next}, nil
+}
+
+// maxGraphNodes bounds a lineage or impact answer.
+const maxGraphNodes = 10000
+
+// edges returns the edges at prefix (a batch's parents or children) in key order.
+func (t *txn) edges(prefix string) ([]Edge, error) {
+	var out []Edge
+	err := t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
+		var e Edge
+		if err := json.Unmarshal(v, &e); err != nil {
+			return false, err
+		}
+		out = append(out, e)
+		return true, nil
+	})
+	return out, err
+}
+
+// walk visits the graph from root breadth first, up (parents) or down
+// (children), to depth. It returns the nodes met, with their distance, and
+// the edges followed, and whether it stopped at the depth or size limit with
+// more to see.
+func (t *txn) walk(root string, up bool, depth int, visit func(b *Batch, distance int), edge func(Edge)) (bool, error) {
+	seen := map[string]bool{root: true}
+	level := []string{root}
+	truncated := false
+	for d := 1; len(level) > 0; d++ {
+		var nextLevel []string
+		for _, id := range level {
+			prefix := join(kChild+id, "")
+			if up {
+				prefix = join(kParent+id, "")
+			}
+			es, err := t.edges(prefix)
+			if err != nil {
+				return false, err
+			}
+			if len(es) > 0 && d > depth {
+				truncated = true
+				break
+			}
+			for _, e := range es {
+				other := e.To
+				if up {
+					other = e.From
+				}
+				edge(e)
+				if seen[other] {
+					continue
+				}
+				if len(seen) >= maxGraphNodes {
+					truncated = true
+					continue
+				}
+				seen[other] = true
+				b, err := t.batch(other)
+				if err != nil {
+					return false, err
+				}
+				if b == nil {
+					continue
+				}
+				dist := d
+				if up {
+					dist = -d
+				}
+				visit(b, dist)
+				nextLevel = append(nextLevel, other)
+			}
+		}
+		if d > depth {
+			break
+		}
+		level = nextLevel
+	}
+	return truncated, nil
+}
+
+func lineage(t *txn, args []byte) (any, error) {
+	var req LineageRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	if req.Direction == "" {
+		req.Direction = "both"
+	}
+	if err := checkEnum("direction", req.Direction, []string{"up", "down", "both"}); err != nil {
+		return nil, err
+	}
+	switch {
+	case req.Depth == 0:
+		req.Depth = DefaultDepth
+	case req.Depth < 1 || req.Depth > MaxDepth:
+		return nil, invalid("depth", "must be between 1 and %d", MaxDepth)
+	}
+	root, err := t.visibleBatch(p, "batchId", req.BatchID)
+	if err != nil {
+		return nil, err
+	}
+	out := Lineage{Root: root.ID, Direction: req.Direction, Depth: req.Depth, Nodes: []Node{{Batch: *root}}, Edges: []Edge{}}
+	visit := func(b *Batch, d int) { out.Nodes = append(out.Nodes, viewNode(p, b, d)) }
+	seenEdge := map[string]bool{}
+	edge := func(e Edge) {
+		k := e.From + "/" + e.To
+		if !seenEdge[k] {
+			seenEdge[k] = true
+			out.Edges = append(out.Edges, e)
+		}
+	}
+	for _, up := range []bool{true, false} {
+		if (up && req.Direction == "down") || (!up && req.Direction == "up") {
+			continue
+		}
+		tr, err := t.walk(root.ID, up, req.Depth, visit, edge)
+		if err != nil {
+			return nil, err
+		}
+		out.Truncated = out.Truncated || tr
+	}
+	// Keep only edges between nodes in the answer.
+	in := map[string]bool{}
+	for _, n := range out.Nodes {
+		in[n.ID] = true
+	}
+	kept := out.Edges[:0]
+	for _, e := range out.Edges {
+		if in[e.From] && in[e.To] {
+			kept = append(kept, e)
+		}
+	}
+	out.Edges = kept
+	return out, nil
+}
+
+// viewNode is b as p may see it in a graph: whole, or its ID and status only.
+func viewNode(p *Participant, b *Batch, distance int) Node {
+	if canSee(p, b) {
+		return Node{Distance: distance, Batch: *b}
+	}
+	return Node{Distance: distance, Batch: Batch{ID: b.ID, Status: b.Status, Parents: b.Parents}, Redacted: true}
+}
+
+func impact(t *txn, args []byte) (any, error) {
+	var req IDRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	if !hasAnyRole(p, RoleRegulator, RoleAuditor) {
+		return nil, forbidden("%s may not read the impact of a batch: that needs the role regulator or auditor", p.MSPID)
+	}
+	root, err := t.visibleBatch(p, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := Impact{Root: root.ID, Batches: []ImpactBatch{}, Holders: []string{}}
+	var visitErr error
+	add := func(b *Batch, d int) {
+		if visitErr != nil {
+			return
+		}
+		ib := ImpactBatch{Distance: d, BatchID: b.ID, Name: b.Name, Owner: b.Owner, Status: b.Status, Custodians: b.Custodians,
+			Circulations: []Event{}, Trades: []Trade{}}
+		prefix := join(kCirculation+b.ID, "")
+		visitErr = t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
+			var e Event
+			err := json.Unmarshal(v, &e)
+			ib.Circulations = append(ib.Circulations, e)
+			return err == nil, err
+		})
+		if visitErr != nil {
+			return
+		}
+		prefix = join(kBatchTrade+b.ID, "")
+		visitErr = t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
+			var tr Trade
+			err := json.Unmarshal(v, &tr)
+			ib.Trades = append(ib.Trades, tr)
+			return err == nil, err
+		})
+		out.Batches = append(out.Batches, ib)
+		out.Holders = append(out.Holders, b.Custodians...)
+		out.CirculationCount += len(ib.Circulations)
+		out.TradeCount += len(ib.Trades)
+	}
+	add(root, 0)
+	if _, err := t.walk(root.ID, false, math.MaxInt32, add, func(Edge) {}); err != nil {
+		return nil, err
+	}
+	if visitErr != nil {
+		return nil, visitErr
+	}
+	out.Holders = sortedSet(out.Holders)
+	return out, nil
+}
+
+func getEvent(t *txn, args []byte) (any, error) {
+	var req IDRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID("id", req.ID); err != nil {
+		return nil, err
+	}
+	var loc eventLoc
+	ok, err := t.getJSON(kEventRef+req.ID, &loc)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound("event %s does not exist", req.ID)
+	}
+	if _, err := t.visibleBatch(p, "id", loc.BatchID); err != nil {
+		return nil, err
+	}
+	var e Event
+	if ok, err := t.getJSON(join(kHistory+loc.BatchID, seqKey(loc.Seq)), &e); err != nil || !ok {
+		return nil, err
+	}
+	return EventRef{Event: e, TxID: loc.TxID}, nil
+}
+
+// timeBound parses an optional RFC 3339 bound into a key bound.
+func timeBound(field, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	ts, err := checkTime(field, v)
+	if err != nil {
+		return "", err
+	}
+	return ts.UTC().Format(timeKeyLayout), nil
+}
+
+func listTrades(t *txn, args []byte) (any, error) {
+	var req ListTradesRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	from, err := timeBound("from", req.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := timeBound("to", req.To)
+	if err != nil {
+		return nil, err
+	}
+	var prefix, start, end string
+	if req.BatchID != "" {
+		if _, err := t.visibleBatch(p, "batchId", req.BatchID); err != nil {
+			return nil, err
+		}
+		prefix = join(kBatchTrade+req.BatchID, "")
+		start, end = prefix, prefixEnd(prefix)
+	} else {
+		prefix, start, end = kTradeTime, kTradeTime, prefixEnd(kTradeTime)
+		if from != "" {
+			start = kTradeTime + from
+		}
+		if to != "" {
+			end = kTradeTime + to
+		}
+	}
+	seeAll := hasAnyRole(p, RoleRegulator, RoleAuditor, RoleExchange)
+	cache := map[string]bool{}
+	items := []Trade{}
+	next, err := t.pageOver(prefix, start, end, req.PageToken, size, func(_ string, v []byte) (bool, error) {
+		var tr Trade
+		if err := json.Unmarshal(v, &tr); err != nil {
+			return false, err
+		}
+		if !inWindow(tr.Timestamp, from, to) {
+			return false, nil
+		}
+		if !seeAll {
+			ok, seen := cache[tr.BatchID]
+			if !seen {
+				b, err := t.batch(tr.BatchID)
+				if err != nil {
+					return false, err
+				}
+				ok = b != nil && canSee(p, b)
+				cache[tr.BatchID] = ok
+			}
+			if !ok {
+				return false, nil
+			}
+		}
+		if contains(p.Roles, RoleRegulator) || tr.Exchange == p.MSPID {
+			raw, err := t.st.GetPrivate(TermsCollection, join(kTerms+tr.Exchange, tr.TradeID))
+			if err != nil {
+				return false, err
+			}
+			if raw != nil {
+				var terms Terms
+				if err := json.Unmarshal(raw, &terms); err != nil {
+					return false, err
+				}
+				tr.Terms = &terms
+			}
+		}
+		items = append(items, tr)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return Page[Trade]{Items: items, NextPageToken: next}, nil
+}
+
+// inWindow reports whether an RFC 3339 timestamp lies in [from, to), where
+// the bounds are key-formatted and may be empty.
+func inWindow(ts, from, to string) bool {
+	tm, err := parseTime(ts)
+	if err != nil {
+		return false
+	}
+	k := tm.UTC().Format(timeKeyLayout)
+	return (from == "" || k >= from) && (to == "" || k < to)
+}
+
+func prices(t *txn, args []byte) (any, error) {
+	var req PricesRequest
+	if err := decode(args, &req); err != nil {
+		return nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	if req.Sector != "" {
+		if err := checkEnum("sector", req.Sector, sectors); err != nil {
+			return nil, err
+		}
+	}
+	if req.Modality != "" {
+		if err := checkEnum("modality", req.Modality, modalities); err != nil {
+			return nil, err
+		}
+	}
+	if req.Interval == "" {
+		req.Interval = "day"
+	}
+	if err := checkEnum("interval", req.Interval, []string{"day", "window"}); err != nil {
+		return nil, err
+	}
+	from, err := timeBound("from", req.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := timeBound("to", req.To)
+	if err != nil {
+		return nil, err
+	}
+	start, end := kPrice, prefixEnd(kPrice)
+	if from != "" {
+		start = kPrice + from
+	}
+	if to != "" {
+		end = kPrice + to
+	}
+	type agg struct {
+		b                    PriceBucket
+		value, qTokens, qSum float64
+	}
+	buckets := map[string]*agg{}
+	err = t.st.RangePrivate(TermsCollection, start, end, func(_ string, v []byte) (bool, error) {
+		var pp pricePoint
+		if err := json.Unmarshal(v, &pp); err != nil {
+			return false, err
+		}
+		if (req.Sector != "" && pp.Sector != req.Sector) || (req.Modality != "" && pp.Modality != req.Modality) {
+			return true, nil
+		}
+		ts, err := parseTime(pp.Time)
+		if err != nil {
+			return false, err
+		}
+		bStart, bEnd := req.From, req.To
+		if req.Interval == "day" {
+			day := time.Date(ts.Year(), ts.Month(), ts.Day(), 0, 0, 0, 0, time.UTC)
+			bStart, bEnd = day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339)
+		}
+		key := strings.Join([]string{bStart, pp.Sector, pp.Modality, pp.Currency}, "|")
+		a := buckets[key]
+		if a == nil {
+			a = &agg{b: PriceBucket{Sector: pp.Sector, Modality: pp.Modality, Currency: pp.Currency, Start: bStart, End: bEnd}}
+			buckets[key] = a
+		}
+		a.b.Trades++
+		a.b.Tokens += pp.Tokens
+		a.value += pp.UnitPrice * float64(pp.Tokens)
+		a.qTokens += float64(pp.Tokens) * pp.Quality / 100
+		a.qSum += pp.Quality
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := Prices{From: req.From, To: req.To, Interval: req.Interval, Buckets: []PriceBucket{}}
+	regulator := contains(p.Roles, RoleRegulator)
+	for _, k := range sortedKeys(buckets) {
+		a := buckets[k]
+		if a.b.Trades < MinBucketTrades && !regulator {
+			out.Withheld++
+			continue
+		}
+		a.b.VWAP = round6(a.value / float64(a.b.Tokens))
+		if a.qTokens > 0 {
+			a.b.QualityAdjusted = round6(a.value / a.qTokens)
+		}
+		a.b.AvgQuality = round6(a.qSum / float64(a.b.Trades))
+		out.Buckets = append(out.Buckets, a.b)
+	}
+	sort.SliceStable(out.Buckets, func(i, j int) bool { return out.Buckets[i].Start < out.Buckets[j].Start })
+	return out, nil
+}
+
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
