@@ -1,0 +1,189 @@
+// Package api is tokentrail's HTTP interface: an Echo server with the routes
+// of docs/api.md, one central error handler that answers problem+json,
+// and the middleware every request passes (request ID, access log and
+// metrics, panic recovery, timeout, body limit, API-key authentication and
+// per-key rate limiting). Handlers bind and check the request, make one call
+// into [service.Service] and write its answer.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokentrail/tokentrail/app/service"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// OpenAPI returns the embedded OpenAPI 3 document of the API.
+func OpenAPI() []byte { return openAPIDocument }
+
+// Config is what a [Server] is built from; main fills it in.
+type Config struct {
+	// Ledger is the ledger the server submits to and queries.
+	Ledger service.Ledger
+	// Auth resolves API keys.
+	Auth Authenticator
+	// Logger receives structured logs; requests are logged with their ID.
+	Logger *slog.Logger
+	// Registry, when set, receives the metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// RequestTimeout bounds every API request (default 30 s).
+	RequestTimeout time.Duration
+	// RateLimit is the number of requests per second one API key may make
+	// (0: unlimited), with bursts of up to RateBurst.
+	RateLimit float64
+	RateBurst int
+	// ChunkSize is the number of trades per ledger transaction in bulk
+	// requests (default [service.DefaultChunkSize]).
+	ChunkSize int
+}
+
+// Server is the HTTP API. It is an http.Handler.
+type Server struct {
+	e       *echo.Echo
+	svc     *service.Service
+	auth    Authenticator
+	log     *slog.Logger
+	metrics *Metrics
+	limiter *rateLimiter
+}
+
+// New builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	s := &Server{auth: cfg.Auth, log: cfg.Logger}
+	l := cfg.Ledger
+	if cfg.Registry != nil {
+		m, err := NewMetrics(cfg.Registry)
+		if err != nil {
+			return nil, err
+		}
+		s.metrics = m
+		l = instrumented{Ledger: l, m: m}
+	}
+	s.svc = service.New(l, cfg.Logger, service.WithChunkSize(cfg.ChunkSize))
+	if cfg.RateLimit > 0 {
+		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(requestID, s.observe, s.recoverer)
+	s.e = e
+	s.routes(cfg)
+	return s, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Echo returns the underlying Echo instance (for its route table).
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// methodLabel bounds the method label: clients may send any token as method.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// observe logs the request and records its metrics once the response is
+// written (errors are turned into problems here, so the status is final).
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		route, method, status := routeOf(c), methodLabel(c.Request().Method), c.Response().Status
+		s.metrics.observeRequest(route, method, status, d)
+		attrs := []any{"method", method, "route", route, "status", status,
+			"durationMs", float64(d.Microseconds()) / 1000, "bytes", c.Response().Size}
+		if id := identityOf(c); id.MSPID != "" {
+			attrs = append(attrs, "org", id.MSPID, "keyId", id.KeyID)
+		}
+		s.log.InfoContext(c.Request().Context(), "request", attrs...)
+		return nil
+	}
+}
+
+func (s *Server) routes(cfg Config) {
+	e := s.e
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if cfg.Registry != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})))
+	}
+	e.GET("/api/v1/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDocument)
+	})
+
+	small := bodyLimit(MaxBody)
+	// Middleware is attached per route rather than to a group: an Echo group
+	// with middleware registers a catch-all that would answer 404 where the
+	// path exists but the method does not (405).
+	guard := []echo.MiddlewareFunc{timeout(cfg.RequestTimeout), s.authenticate, s.rateLimit}
+	v1 := func(method, path string, h echo.HandlerFunc, limit ...echo.MiddlewareFunc) {
+		e.Add(method, "/api/v1"+path, h, append(append([]echo.MiddlewareFunc{}, guard...), limit...)...)
+	}
+
+	v1(http.MethodPost, "/participants", s.registerParticipant, small)
+	v1(http.MethodPost, "/participants/:mspId/suspend", s.suspendParticipant, small)
+	v1(http.MethodPost, "/batches", s.collect, small)
+	v1(http.MethodPost, "/processing", s.process, small)
+	v1(http.MethodPost, "/batches/:id/assessments", s.assess, small)
+	v1(http.MethodPost, "/batches/:id/circulations", s.circulate, small)
+	v1(http.MethodPost, "/trades", s.trade, small)
+	v1(http.MethodPost, `/trades\:bulk`, s.tradeBulk, bodyLimit(MaxBulkBody))
+	v1(http.MethodPost, "/batches/:id/audits", s.audit, small)
+	v1(http.MethodPost, "/batches/:id/freeze", s.freeze, small)
+	v1(http.MethodPost, "/batches/:id/unfreeze", s.unfreeze, small)
+	v1(http.MethodPost, "/batches/:id/retire", s.retire, small)
+
+	v1(http.MethodGet, "/participants", s.listParticipants)
+	v1(http.MethodGet, "/participants/:mspId", s.getParticipant)
+	v1(http.MethodGet, "/batches", s.listBatches)
+	v1(http.MethodGet, "/batches/:id", s.getBatch)
+	v1(http.MethodGet, "/batches/:id/events", s.history)
+	v1(http.MethodGet, "/batches/:id/lineage", s.lineage)
+	v1(http.MethodGet, "/batches/:id/impact", s.impact)
+	v1(http.MethodGet, "/batches/:id/compliance", s.compliance)
+	v1(http.MethodGet, "/trades", s.listTrades)
+	v1(http.MethodGet, "/prices", s.prices)
+	v1(http.MethodGet, "/events/:eventId/receipt", s.receipt)
+	v1(http.MethodGet, "/ledger", s.ledgerInfo)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := s.svc.Ready(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		return statusError(http.StatusServiceUnavailable, "the ledger is not ready")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
