@@ -288,6 +288,7 @@ func (s *fakeStub) commit() {
 // proposal carries them, so cid reads the MSP ID the way it does on a peer.
 type identities struct {
 	certPEM []byte
+	mu      sync.Mutex
 	byOrg   map[string][]byte
 }
 
@@ -313,6 +314,8 @@ func newIdentities(t testing.TB) *identities {
 
 func (ids *identities) creator(t testing.TB, mspID string) []byte {
 	t.Helper()
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
 	if b, ok := ids.byOrg[mspID]; ok {
 		return b
 	}
