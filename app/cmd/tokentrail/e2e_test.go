@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokentrail/tokentrail/chaincode/contract"
+)
+
+func collectReq(id string, n int) map[string]any {
+	return map[string]any{
+		"id": id, "name": "batch " + id, "sector": "finance", "modality": "tabular",
+		"tokens": map[string]any{"count": 2_000_000, "tokenizer": "o200k_base"}, "contentDigest": fmt.Sprintf("sha256:%064x", n),
+		"sizeBytes": 9_000_000, "records": 50_000, "classification": "general", "personalInfo": "none", "deidentification": "none",
+		"legalBasis": "contract", "purposes": []string{"model-training", "research"}, "region": "CN",
+		"source": map[string]any{"type": "enterprise", "region": "CN"},
+	}
+}
+
+func tradeReq(tradeID, batchID string, price float64) map[string]any {
+	return map[string]any{"tradeId": tradeID, "batchId": batchID, "seller": "ProviderMSP", "buyer": "ConsumerMSP",
+		"tokens": 100_000, "rights": "licence", "purposes": []string{"research"},
+		"terms": map[string]any{"unitPrice": price, "currency": "CNY", "priceUnit": "1M tokens"}}
+}
+
+type written struct {
+	Batch   *contract.Batch  `json:"batch"`
+	Batches []contract.Batch `json:"batches"`
+	Event   *contract.Event  `json:"event"`
+	Receipt json.RawMessage  `json:"receipt"`
+}
+
+// TestEndToEnd starts `tokentrail serve` as a process on a fresh data
+// directory, drives a whole lifecycle through HTTP, verifies a receipt with
+// `tokentrail verify`, restarts the server and checks everything is still
+// there, and that a second server cannot take the same data directory.
+func TestEndToEnd(t *testing.T) {
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, bin, data)
+	if !s.logContains("development consortium created") || len(s.keys) != 6 {
+		t.Fatalf("no development consortium (%d keys):\n%s", len(s.keys), s.logs.String())
+	}
+	fi, err := os.Stat(filepath.Join(data, "dev-credentials.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dev-credentials.json: %v %v", fi, err)
+	}
+	for _, key := range s.keys {
+		if s.logContains(key) {
+			t.Fatal("an API key appears in the log")
+		}
+	}
+
+	var w written
+	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq("ledger-a", 1), &w)
+	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq("ledger-b", 2), nil)
+	s.must(201, "POST", "/api/v1/batches/ledger-a/circulations", "ProviderMSP",
+		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
+	s.must(201, "POST", "/api/v1/batches/ledger-b/circulations", "ProviderMSP",
+		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
+	s.must(201, "POST", "/api/v1/processing", "ProcessorMSP", map[string]any{
+		"inputs": []string{"ledger-a", "ledger-b"}, "operations": []string{"merge", "tokenization"},
+		"tool": map[string]string{"name": "merge", "version": "1"},
+		"outputs": []any{map[string]any{"id": "ledger-ab", "name": "merged", "tokens": map[string]any{"count": 4_000_000, "tokenizer": "o200k_base"},
+			"contentDigest": fmt.Sprintf("sha256:%064x", 3), "sizeBytes": 18_000_000, "records": 100_000}}}, &w)
+	if len(w.Batches) != 1 || len(w.Batches[0].Parents) != 2 {
+		t.Fatalf("processing: %+v", w.Batches)
+	}
+	s.must(201, "POST", "/api/v1/batches/ledger-ab/assessments", "AuditorMSP", map[string]any{"score": 91, "method": "review"}, nil)
+	s.must(201, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq("E-1", "ledger-ab", 20), &w)
+	tradeEvent := w.Event.EventID
+	s.must(200, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq("E-1", "ledger-ab", 20), nil)
+	var bulk struct {
+		Results []struct{ TradeID, Status string } `json:"results"`
+	}
+	trades := []any{}
+	for i := range 5 {
+		trades = append(trades, tradeReq(fmt.Sprintf("E-B%d", i), "ledger-ab", 21+float64(i)))
+	}
+	s.must(200, "POST", "/api/v1/trades:bulk", "ExchangeMSP", map[string]any{"trades": trades}, &bulk)
+	for _, r := range bulk.Results {
+		if r.Status != "committed" {
+			t.Fatalf("bulk: %+v", bulk.Results)
+		}
+	}
+	s.must(201, "POST", "/api/v1/batches/ledger-ab/audits", "AuditorMSP", map[string]any{"scope": "all", "findings": []any{}, "verdict": "compliant"}, nil)
+	s.must(200, "POST", "/api/v1/batches/ledger-a/freeze", "RegulatorMSP", map[string]any{"reason": "inquiry"}, nil)
+	if code, body := s.call("POST", "/api/v1/batches", "ConsumerMSP", collectReq("nope", 9)); code != 403 || !bytes.Contains(body, []byte("TT-R07")) {
+		t.Fatalf("consumer collecting: %d %s", code, body)
+	}
+
+	// Receipt, verified offline by the CLI against the ledger's anchor.
+	dir := t.TempDir()
+	rcpt := s.must(200, "GET", "/api/v1/events/"+tradeEvent+"/receipt", "ConsumerMSP", nil, nil)
+	ledgerInfo := s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, nil)
+	writeFile(t, filepath.Join(dir, "receipt.json"), rcpt)
+	writeFile(t, filepath.Join(dir, "ledger.json"), ledgerInfo)
+	out, err := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "receipt.json")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "VERIFIED") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	writeFile(t, filepath.Join(dir, "forged.json"), bytes.Replace(rcpt, []byte("ExchangeMSP"), []byte("ProviderMSP"), 1))
+	cmd := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "forged.json"))
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != exitUnproven {
+		t.Fatalf("forged receipt: exit %d (%v)\n%s", cmd.ProcessState.ExitCode(), err, out)
+	}
+
+	// What the server answered before the restart.
+	before := map[string][]byte{}
+	reads := []string{"/api/v1/batches/ledger-ab", "/api/v1/batches/ledger-ab/events", "/api/v1/batches/ledger-ab/lineage",
+		"/api/v1/batches/ledger-a/impact", "/api/v1/batches/ledger-ab/compliance", "/api/v1/trades?batchId=ledger-ab",
+		"/api/v1/participants", "/api/v1/events/" + tradeEvent + "/receipt"}
+	for _, p := range reads {
+		before[p] = s.must(200, "GET", p, "RegulatorMSP", nil, nil)
+	}
+	var infoBefore struct{ Height uint64 }
+	json.Unmarshal(ledgerInfo, &infoBefore)
+
+	// A second server cannot take the same data directory.
+	second := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data)
+	out, _ = second.CombinedOutput()
+	if second.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "in use by another tokentrail process") {
+		t.Fatalf("a second server on the same data directory: exit %d\n%s", second.ProcessState.ExitCode(), out)
+	}
+
+	if err := s.stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, s.logs.String())
+	}
+	if !s.logContains(`"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the log:\n%s", s.logs.String())
+	}
+
+	// Restart: same keys, same answers, nothing lost, no new consortium.
+	keys := s.keys
+	s = startServer(t, bin, data)
+	if s.logContains("development consortium created") {
+		t.Fatal("the development consortium was created again")
+	}
+	for org, k := range keys {
+		if s.keys[org] != k {
+			t.Fatalf("%s's key changed across the restart", org)
+		}
+	}
+	for _, p := range reads {
+		after := s.must(200, "GET", p, "RegulatorMSP", nil, nil)
+		if !bytes.Equal(before[p], after) {
+			t.Errorf("GET %s changed across the restart:\nbefore %s\nafter  %s", p, before[p], after)
+		}
+	}
+	var infoAfter struct{ Height uint64 }
+	s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, &infoAfter)
+	if infoAfter.Height != infoBefore.Height {
+		t.Errorf("height %d after the restart, %d before", infoAfter.Height, infoBefore.Height)
+	}
+	// And it still takes writes.
+	s.must(200, "POST", "/api/v1/batches/ledger-a/unfreeze", "RegulatorMSP", map[string]any{"reason": "cleared"}, nil)
+}
+
+// TestKeysCLI creates, uses, lists and revokes a key against a running server.
+func TestKeysCLI(t *testing.T) {
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, bin, data)
+	out, err := exec.Command(bin, "keys", "create", "--org", "AuditorMSP", "--label", "second auditor key", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	key := strings.TrimSpace(string(out))
+	s.keys["second"] = key
+	waitFor(t, func() bool { code, _ := s.call("GET", "/api/v1/ledger", "second", nil); return code == 200 })
+
+	out, err = exec.Command(bin, "keys", "list", "--data", data, "--json").Output()
+	if err != nil || strings.Contains(string(out), key) {
+		t.Fatalf("keys list: %v (or it shows a key)", err)
+	}
+	var list []struct{ ID, MSPID, Label string }
+	if err := json.Unmarshal(out, &list); err != nil || len(list) != 7 || list[6].Label != "second auditor key" {
+		t.Fatalf("keys list: %v %+v", err, list)
+	}
+	if out, err := exec.Command(bin, "keys", "revoke", "--data", data, list[6].ID).CombinedOutput(); err != nil {
+		t.Fatalf("keys revoke: %v %s", err, out)
+	}
+	waitFor(t, func() bool { code, _ := s.call("GET", "/api/v1/ledger", "second", nil); return code == 401 })
+
+	// Usage errors exit 2.
+	cmd := exec.Command(bin, "keys", "create", "--data", data)
+	if cmd.Run(); cmd.ProcessState.ExitCode() != exitUsage {
+		t.Fatalf("keys create without --org: exit %d", cmd.ProcessState.ExitCode())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 50 {
+		if cond() {
+			return
+		}
+		sleep()
+	}
+	t.Fatal("condition not met within 5 s")
+}
+
+func writeFile(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
