@@ -176,6 +176,27 @@ func (s *server) call(method, path, org string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// callNoFatal is call for other goroutines: transport errors give status 0.
+func (s *server) callNoFatal(method, path, org string, body any) (int, []byte) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil
+	}
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.keys[org])
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
 // must calls and requires status want, decoding into out when it is not nil.
 func (s *server) must(want int, method, path, org string, body, out any) []byte {
 	s.t.Helper()
