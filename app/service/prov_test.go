@@ -1,0 +1,50 @@
+package service
+
+import (
+	"testing"
+
+	"github.com/tokentrail/tokentrail/chaincode/contract"
+)
+
+// TestToPROV maps a merge of two inputs into two outputs: each batch is one
+// entity, the event one activity that used each input once and generated
+// each output once, with one derivation per input-output pair.
+func TestToPROV(t *testing.T) {
+	node := func(id string, d int) contract.Node {
+		return contract.Node{Distance: d, Batch: contract.Batch{ID: id, Name: id, Owner: "ProviderMSP"}}
+	}
+	g := contract.Lineage{Root: "a", Nodes: []contract.Node{node("a", 0), node("b", 0), node("x", 1), node("y", 1),
+		{Distance: 2, Batch: contract.Batch{ID: "hidden"}, Redacted: true}}}
+	for _, from := range []string{"a", "b"} {
+		for _, to := range []string{"x", "y"} {
+			g.Edges = append(g.Edges, contract.Edge{From: from, To: to, EventID: "e1", TxID: "tx1", Operations: []string{"merge"}})
+		}
+	}
+	p := toPROV(g, map[string]contract.Event{"e1": {EventID: "e1", Actor: "ProcessorMSP", Timestamp: "2026-03-01T00:00:00Z"}})
+	if len(p.Entity) != 5 || len(p.Activity) != 1 || len(p.Used) != 2 || len(p.WasGeneratedBy) != 2 || len(p.WasDerivedFrom) != 4 {
+		t.Fatalf("entities %d activities %d used %d generated %d derived %d", len(p.Entity), len(p.Activity), len(p.Used), len(p.WasGeneratedBy), len(p.WasDerivedFrom))
+	}
+	if len(p.WasAssociatedWith) != 1 || p.Agent["org:ProcessorMSP"] == nil || p.Agent["org:ProviderMSP"] == nil {
+		t.Fatalf("agents %v associations %v", p.Agent, p.WasAssociatedWith)
+	}
+	if len(p.WasAttributedTo) != 4 {
+		t.Fatalf("attributions %d, want 4 (the redacted batch has no owner shown)", len(p.WasAttributedTo))
+	}
+	if p.Entity["batch:hidden"]["prov:label"] != nil {
+		t.Fatal("a redacted batch shows its name")
+	}
+}
+
+func TestRoleRefusal(t *testing.T) {
+	forbidden := &ItemError{Kind: string(contract.KindForbidden), Rule: contract.RuleRole, Detail: "no"}
+	if err := roleRefusal([]BulkItem{{Error: forbidden}, {Error: forbidden}}); err == nil {
+		t.Fatal("every trade refused for the role: want an error")
+	}
+	mixed := []BulkItem{{Error: forbidden}, {Status: contract.BulkCommitted}}
+	if err := roleRefusal(mixed); err != nil {
+		t.Fatalf("a chunk with a committed trade: %v", err)
+	}
+	if err := roleRefusal([]BulkItem{{Error: &ItemError{Kind: "rule"}}}); err != nil {
+		t.Fatalf("rule refusals: %v", err)
+	}
+}
