@@ -114,6 +114,9 @@ func recordTrades(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ruleRole(actor, EventTraded, false); err != nil {
+		return nil, err
+	}
 	out := BulkTradeResult{Results: make([]BulkItemResult, len(req.Trades))}
 	for i := range req.Trades {
 		r := &req.Trades[i]

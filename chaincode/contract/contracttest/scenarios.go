@@ -175,6 +175,9 @@ var scenarios = []scenario{
 		h.assess("b", 60)
 		_, err = h.submit(provider, contract.FnTrade, h.tradeReq("t", "b"), map[string]any{contract.TransientTerms: terms(1)})
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
+		_, err = h.submit(provider, contract.FnTradeBulk, contract.BulkTradeRequest{Trades: []contract.TradeRequest{h.tradeReq("t", "b")}},
+			map[string]any{contract.TransientTerms: []contract.Terms{terms(1)}})
+		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
 		_, err = h.submit(provider, contract.FnFreeze, contract.StatusRequest{BatchID: "b", Reason: "x"}, nil)
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
 		_, err = h.submit(consumer, contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
