@@ -1,0 +1,285 @@
+package embedded
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokentrail/tokentrail/app/ledger"
+	"github.com/tokentrail/tokentrail/app/receipt"
+	"github.com/tokentrail/tokentrail/chaincode/contract"
+)
+
+// submission is one queued write.
+type submission struct {
+	ctx       context.Context
+	org       string
+	fn        string
+	args      []byte
+	transient map[string][]byte
+	done      chan outcome // buffered, so the writer never blocks on it
+}
+
+type outcome struct {
+	res ledger.Result
+	err error
+}
+
+// accepted is a transaction the contract accepted, waiting for its block.
+type accepted struct {
+	s       *submission
+	st      *txState
+	record  []byte
+	payload []byte
+	result  []byte
+}
+
+// run is the writer goroutine: it gathers queued submissions into blocks
+// until the queue is closed and drained.
+func (l *Ledger) run() {
+	defer close(l.done)
+	for first := range l.queue {
+		batch := []*submission{first}
+		argBytes := len(first.args)
+	gather:
+		for len(batch) < l.cfg.MaxBlockTxs && argBytes < maxBlockArgs {
+			select {
+			case s, ok := <-l.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, s)
+				argBytes += len(s.args)
+			default:
+				break gather
+			}
+		}
+		l.commitBlock(batch)
+	}
+}
+
+// commitBlock executes batch in order and commits the accepted transactions
+// as one block, answering every submitter.
+func (l *Ledger) commitBlock(batch []*submission) {
+	l.state.Lock()
+	failed := l.failed
+	l.state.Unlock()
+	if failed != nil {
+		for _, s := range batch {
+			s.done <- outcome{err: fmt.Errorf("embedded ledger failed earlier (%v): %w", failed, ledger.ErrUnavailable)}
+		}
+		return
+	}
+
+	tx, err := l.db.Begin(true)
+	if err != nil {
+		for _, s := range batch {
+			s.done <- outcome{err: fmt.Errorf("begin block: %v: %w", err, ledger.ErrUnavailable)}
+		}
+		return
+	}
+	var acc []accepted
+	// rollback drops the block and fails every submission not yet answered:
+	// the accepted ones and those not yet executed.
+	rollback := func(cause error, rest []*submission) {
+		_ = tx.Rollback()
+		err := fmt.Errorf("block aborted: %v: %w", cause, ledger.ErrUnavailable)
+		for _, a := range acc {
+			a.s.done <- outcome{err: err}
+		}
+		for _, s := range rest {
+			s.done <- outcome{err: err}
+		}
+	}
+
+	seen := map[string]bool{}
+	for i, s := range batch {
+		if err := s.ctx.Err(); err != nil {
+			s.done <- outcome{err: err}
+			continue
+		}
+		a, err := l.execute(tx, s, seen)
+		if err != nil {
+			s.done <- outcome{err: err}
+			continue
+		}
+		writeSet, err := a.st.apply()
+		if err == nil && l.testHookApply != nil {
+			err = l.testHookApply(a.st)
+		}
+		if err == nil {
+			a.record, a.payload, err = txRecord(a.st, s, writeSet)
+		}
+		if err != nil {
+			// The block's bbolt transaction may now hold part of this
+			// transaction's writes: drop the whole block.
+			rollback(err, batch[i:])
+			return
+		}
+		seen[a.st.txID] = true
+		acc = append(acc, *a)
+	}
+	if len(acc) == 0 {
+		_ = tx.Rollback()
+		return
+	}
+
+	number := l.height + 1 // only the writer changes height
+	hash, err := l.writeBlock(tx, number, acc)
+	if err != nil {
+		rollback(err, nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		// bbolt rolled back, but after a failed write or fsync the file's
+		// contents are not known: stop taking writes until reopened.
+		l.state.Lock()
+		l.failed = err
+		l.state.Unlock()
+		l.log.Error("block commit failed; the ledger refuses writes until restarted", "block", number, "err", err)
+		for _, a := range acc {
+			a.s.done <- outcome{err: fmt.Errorf("commit block %d: %v: %w", number, err, ledger.ErrUnavailable)}
+		}
+		return
+	}
+	l.headHash = hash
+	l.lastTime = acc[len(acc)-1].st.ts
+	l.state.Lock()
+	l.height = number
+	l.state.Unlock()
+	if l.onBlock != nil {
+		txs := make([]appliedTx, len(acc))
+		for i, a := range acc {
+			txs[i] = appliedTx{puts: a.st.puts, privPuts: a.st.privPuts}
+		}
+		l.onBlock(txs)
+	}
+	for _, a := range acc {
+		a.s.done <- outcome{res: ledger.Result{TxID: a.st.txID, Block: number, Payload: a.result}}
+	}
+}
+
+// execute runs one submission with the contract. A returned error goes to
+// the submitter; the transaction has then written nothing.
+func (l *Ledger) execute(tx *bolt.Tx, s *submission, seen map[string]bool) (a *accepted, err error) {
+	txID := l.cfg.TxIDs()
+	if txID == "" || seen[txID] || tx.Bucket(bucketTxs).Get([]byte(txID)) != nil {
+		return nil, fmt.Errorf("transaction ID %q is empty or already used", txID)
+	}
+	ts := l.cfg.Clock().UTC()
+	if ts.Before(l.lastTime) {
+		ts = l.lastTime
+	}
+	l.lastTime = ts
+	st := newTxState(tx, false, txID, ts, s.org, s.transient)
+	defer func() {
+		// A panic in the contract must not take the node down; the staged
+		// writes are simply dropped.
+		if p := recover(); p != nil {
+			l.log.Error("contract panicked", "fn", s.fn, "txId", txID, "panic", p)
+			a, err = nil, fmt.Errorf("contract failed on %s: %v", s.fn, p)
+		}
+	}()
+	out, err := l.contract.Invoke(st, s.fn, s.args)
+	if err != nil {
+		return nil, err
+	}
+	return &accepted{s: s, st: st, result: out}, nil
+}
+
+// txRecord builds the transaction's record (its Merkle leaf) and returns it
+// with the event payload it commits to.
+func txRecord(st *txState, s *submission, writeSet [32]byte) (record, payload []byte, err error) {
+	rec := receipt.TxRecord{
+		TxID:         st.txID,
+		Timestamp:    st.ts.Format(time.RFC3339Nano),
+		Creator:      st.creator,
+		Function:     s.fn,
+		ArgsHash:     receipt.Digest(s.args),
+		WriteSetHash: "sha256:" + receipt.HexHash(writeSet),
+		Events:       []receipt.EventDigest{},
+	}
+	if st.eventName != "" {
+		rec.EventName = st.eventName
+		rec.PayloadHash = receipt.Digest(st.event)
+		payload = st.event
+		if st.eventName == contract.EventName {
+			if rec.Events, err = eventDigests(st.event); err != nil {
+				return nil, nil, fmt.Errorf("event payload of %s: %w", st.txID, err)
+			}
+		}
+	}
+	record, err = json.Marshal(rec)
+	return record, payload, err
+}
+
+// eventDigests returns the digest of each event in a [contract.WriteEvent]
+// payload, hashing each event's bytes exactly as the contract wrote them.
+func eventDigests(payload []byte) ([]receipt.EventDigest, error) {
+	events, err := payloadEvents(payload)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]receipt.EventDigest, len(events))
+	for i, raw := range events {
+		var e struct {
+			EventID string `json:"eventId"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		if e.EventID == "" {
+			return nil, fmt.Errorf("event %d has no eventId", i)
+		}
+		out[i] = receipt.EventDigest{EventID: e.EventID, Digest: receipt.Digest(raw)}
+	}
+	return out, nil
+}
+
+// writeBlock builds, signs and stores block number over acc, with the
+// transaction index and the new head, and returns the block hash.
+func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) ([32]byte, error) {
+	leaves := make([]receipt.Hash, len(acc))
+	sb := &storedBlock{txs: make([]storedTx, len(acc))}
+	for i, a := range acc {
+		leaves[i] = receipt.LeafHash(a.record)
+		sb.txs[i] = storedTx{record: a.record, payload: a.payload}
+	}
+	h := receipt.Header{
+		Version:  receipt.HeaderVersion,
+		Number:   number,
+		PrevHash: receipt.HexHash(l.headHash),
+		TxRoot:   receipt.HexHash(receipt.MerkleRoot(leaves)),
+		TxCount:  len(acc),
+		Time:     acc[len(acc)-1].st.ts.Format(time.RFC3339Nano),
+	}
+	var err error
+	if sb.header, err = json.Marshal(h); err != nil {
+		return [32]byte{}, err
+	}
+	hash := receipt.HeaderHash(sb.header)
+	if sb.signature, err = ecdsa.SignASN1(rand.Reader, l.key, hash[:]); err != nil {
+		return [32]byte{}, fmt.Errorf("sign block %d: %w", number, err)
+	}
+	blocks := tx.Bucket(bucketBlocks)
+	blocks.FillPercent = 0.95 // keys only ever grow
+	if err := blocks.Put(blockKey(number), encodeBlock(sb)); err != nil {
+		return [32]byte{}, fmt.Errorf("store block %d: %w", number, err)
+	}
+	txs := tx.Bucket(bucketTxs)
+	for i, a := range acc {
+		if err := txs.Put([]byte(a.st.txID), txIndexValue(number, i)); err != nil {
+			return [32]byte{}, fmt.Errorf("index transaction %s: %w", a.st.txID, err)
+		}
+	}
+	if err := writeHead(tx, number, hash); err != nil {
+		return [32]byte{}, errors.Join(errors.New("write head"), err)
+	}
+	return hash, nil
+}

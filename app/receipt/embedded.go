@@ -1,0 +1,270 @@
+package receipt
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+)
+
+// HeaderVersion is the version of the embedded block header format.
+const HeaderVersion = 1
+
+// Header is an embedded-ledger block header. Its JSON encoding (encoding/json,
+// this field order) is what the node hashes and signs; a receipt carries
+// those exact bytes, and the verifier hashes what the receipt carries rather
+// than a re-encoding, so no change can be normalised away.
+type Header struct {
+	Version int    `json:"version"`
+	Number  uint64 `json:"number"`
+	// PrevHash is the hex hash of the previous block's header; 64 zeros for
+	// the first block.
+	PrevHash string `json:"prevHash"`
+	// TxRoot is the hex Merkle root over the block's transaction records.
+	TxRoot  string `json:"txRoot"`
+	TxCount int    `json:"txCount"`
+	// Time is the timestamp of the block's last transaction (RFC 3339, UTC):
+	// derived from the transactions, so that replaying them yields the same
+	// header.
+	Time string `json:"time"`
+}
+
+// HeaderHash returns the hash of an encoded header: the block hash.
+func HeaderHash(encoded []byte) Hash { return sha256.Sum256(encoded) }
+
+// TxRecord is what a block records about one committed transaction. Its JSON
+// encoding is the transaction's Merkle leaf. Transient data and private data
+// never appear in it; private writes enter the write-set hash only as hashes.
+type TxRecord struct {
+	TxID      string `json:"txId"`
+	Timestamp string `json:"timestamp"`
+	// Creator is the MSP ID of the submitting organisation.
+	Creator  string `json:"creator"`
+	Function string `json:"function"`
+	// ArgsHash is the digest of the JSON argument as submitted.
+	ArgsHash string `json:"argsHash"`
+	// WriteSetHash is the digest of the transaction's writes, in key order;
+	// see the embedded ledger's documentation for the encoding.
+	WriteSetHash string `json:"writeSetHash"`
+	// EventName and PayloadHash identify the chaincode event the transaction
+	// set, if any; the payload itself is kept beside the record.
+	EventName   string `json:"eventName,omitempty"`
+	PayloadHash string `json:"payloadHash,omitempty"`
+	// Events are the digests of the lifecycle events in the payload, in order.
+	Events []EventDigest `json:"events"`
+}
+
+// EventDigest commits to one lifecycle event: Digest is [Digest] of the
+// event's JSON exactly as the contract encoded it.
+type EventDigest struct {
+	EventID string `json:"eventId"`
+	Digest  string `json:"digest"`
+}
+
+// Embedded is the evidence of an embedded-ledger receipt.
+type Embedded struct {
+	// Header is the block header, exactly as hashed and signed.
+	Header json.RawMessage `json:"header"`
+	// BlockHash is the hex [HeaderHash] of Header.
+	BlockHash string `json:"blockHash"`
+	// Signer is the fingerprint of the key that signed BlockHash (see
+	// [KeyFingerprint]); the verifier requires it to be the trust anchor's.
+	Signer string `json:"signer"`
+	// Signature is the hex ASN.1 DER ECDSA P-256 signature over the 32
+	// bytes of BlockHash.
+	Signature string `json:"signature"`
+	// Tx is the transaction record, exactly as it was hashed into the tree.
+	Tx json.RawMessage `json:"tx"`
+	// Proof is the Merkle audit path of Tx in the block's transaction tree.
+	Proof MerkleProof `json:"proof"`
+}
+
+// MerkleProof is an RFC 6962 audit path.
+type MerkleProof struct {
+	LeafIndex uint64 `json:"leafIndex"`
+	TreeSize  uint64 `json:"treeSize"`
+	// Hashes are the hex sibling hashes, nearest the leaf first.
+	Hashes []string `json:"hashes"`
+}
+
+// KeyFingerprint returns "sha256:" and the hex SHA-256 of the key's PKIX DER.
+func KeyFingerprint(pub *ecdsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return Digest(der), nil
+}
+
+// ErrNoTrustedKey means a trust anchor holds no ECDSA P-256 public key.
+var ErrNoTrustedKey = errors.New("no ECDSA P-256 public key in the trust anchor")
+
+// TrustedKeys returns the ECDSA P-256 keys in a PEM trust anchor, by
+// fingerprint: "PUBLIC KEY" blocks, and the keys of "CERTIFICATE" blocks.
+func TrustedKeys(anchorPEM []byte) (map[string]*ecdsa.PublicKey, error) {
+	keys := map[string]*ecdsa.PublicKey{}
+	rest := anchorPEM
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		var pub any
+		switch block.Type {
+		case "PUBLIC KEY":
+			k, err := x509.ParsePKIXPublicKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("trust anchor public key: %w", err)
+			}
+			pub = k
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("trust anchor certificate: %w", err)
+			}
+			pub = c.PublicKey
+		default:
+			continue
+		}
+		k, ok := pub.(*ecdsa.PublicKey)
+		if !ok || k.Curve != elliptic.P256() {
+			continue
+		}
+		fp, err := KeyFingerprint(k)
+		if err != nil {
+			return nil, err
+		}
+		keys[fp] = k
+	}
+	if len(keys) == 0 {
+		return nil, ErrNoTrustedKey
+	}
+	return keys, nil
+}
+
+func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
+	ev := r.Embedded
+	keys, err := TrustedKeys(anchorPEM)
+	if err != nil {
+		return nil, fail(CheckTrustAnchor, err, "cannot use the trust anchor")
+	}
+
+	// The transaction record and the events it commits to.
+	var tx TxRecord
+	if err := decodeStrict(ev.Tx, &tx); err != nil {
+		return nil, fail(CheckFormat, err, "transaction record is malformed")
+	}
+	if len(r.Events) != len(tx.Events) {
+		return nil, fail(CheckEventDigest, nil, "receipt carries %d events, the transaction record commits to %d",
+			len(r.Events), len(tx.Events))
+	}
+	proved := make([]ProvedEvent, len(r.Events))
+	for i, raw := range r.Events {
+		var e struct {
+			EventID  string   `json:"eventId"`
+			Type     string   `json:"type"`
+			BatchIDs []string `json:"batchIds"`
+			TxID     string   `json:"txId"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fail(CheckFormat, err, "event %d is not an event", i)
+		}
+		want := tx.Events[i]
+		if got := Digest(raw); got != want.Digest {
+			return nil, fail(CheckEventDigest, nil, "event %d (%s) hashes to %s, the transaction record says %s",
+				i, e.EventID, got, want.Digest)
+		}
+		if e.EventID != want.EventID {
+			return nil, fail(CheckEventDigest, nil, "event %d has ID %q, the transaction record says %q",
+				i, e.EventID, want.EventID)
+		}
+		if e.TxID != r.TxID {
+			return nil, fail(CheckBinding, nil, "event %d names transaction %q, the receipt is for %q", i, e.TxID, r.TxID)
+		}
+		proved[i] = ProvedEvent{EventID: e.EventID, Type: e.Type, BatchIDs: e.BatchIDs, Digest: want.Digest}
+	}
+
+	// The header and the hash that was signed.
+	var h Header
+	if err := decodeStrict(ev.Header, &h); err != nil {
+		return nil, fail(CheckHeader, err, "block header is malformed")
+	}
+	blockHash, err := parseHexHash(ev.BlockHash)
+	if err != nil {
+		return nil, fail(CheckHeader, err, "block hash is malformed")
+	}
+	if got := HeaderHash(ev.Header); got != blockHash {
+		return nil, fail(CheckHeader, nil, "block header hashes to %s, the receipt says %s", HexHash(got), ev.BlockHash)
+	}
+	if h.Version != HeaderVersion {
+		return nil, fail(CheckHeader, nil, "block header version %d is not supported", h.Version)
+	}
+	txRoot, err := parseHexHash(h.TxRoot)
+	if err != nil {
+		return nil, fail(CheckHeader, err, "transaction root is malformed")
+	}
+	if _, err := parseHexHash(h.PrevHash); err != nil {
+		return nil, fail(CheckHeader, err, "previous block hash is malformed")
+	}
+
+	// The signer is the trusted key, and it signed this block hash.
+	key, ok := keys[ev.Signer]
+	if !ok {
+		return nil, fail(CheckTrustAnchor, nil, "block was signed by key %s, which is not in the trust anchor", ev.Signer)
+	}
+	sig, err := parseHex(ev.Signature)
+	if err != nil {
+		return nil, fail(CheckSignature, err, "signature is malformed")
+	}
+	if !ecdsa.VerifyASN1(key, blockHash[:], sig) {
+		return nil, fail(CheckSignature, nil, "signature over block hash %s does not verify with key %s", ev.BlockHash, ev.Signer)
+	}
+
+	// The transaction record is in the signed block.
+	if ev.Proof.TreeSize != uint64(h.TxCount) {
+		return nil, fail(CheckMerklePath, nil, "proof is for a tree of %d transactions, the block holds %d",
+			ev.Proof.TreeSize, h.TxCount)
+	}
+	path := make([]Hash, len(ev.Proof.Hashes))
+	for i, s := range ev.Proof.Hashes {
+		if path[i], err = parseHexHash(s); err != nil {
+			return nil, fail(CheckMerklePath, err, "path hash %d is malformed", i)
+		}
+	}
+	root, err := rootFromPath(LeafHash(ev.Tx), ev.Proof.LeafIndex, ev.Proof.TreeSize, path)
+	if err != nil {
+		return nil, fail(CheckMerklePath, err, "audit path is invalid")
+	}
+	if root != txRoot {
+		return nil, fail(CheckMerklePath, nil, "transaction and audit path lead to root %s, the header says %s",
+			hex.EncodeToString(root[:]), h.TxRoot)
+	}
+
+	// The envelope names what the evidence proves.
+	if tx.TxID != r.TxID {
+		return nil, fail(CheckBinding, nil, "receipt is for transaction %q, the record is of %q", r.TxID, tx.TxID)
+	}
+	if h.Number != r.BlockNumber {
+		return nil, fail(CheckBinding, nil, "receipt names block %d, the header is of block %d", r.BlockNumber, h.Number)
+	}
+
+	return &Proof{
+		Kind:        r.Kind,
+		TxID:        r.TxID,
+		BlockNumber: h.Number,
+		BlockHash:   ev.BlockHash,
+		BlockTime:   h.Time,
+		PrevHash:    h.PrevHash,
+		Timestamp:   tx.Timestamp,
+		Creator:     tx.Creator,
+		Function:    tx.Function,
+		Events:      proved,
+		Signer:      ev.Signer,
+	}, nil
+}
