@@ -148,6 +148,50 @@ func TrustedKeys(anchorPEM []byte) (map[string]*ecdsa.PublicKey, error) {
 	return keys, nil
 }
 
+// NewEmbedded builds the receipt of transaction index of an embedded-ledger
+// block: header and signature as stored, every transaction record of the
+// block in order (the proof needs their hashes), the transaction's events as
+// the contract encoded them, and the signer's fingerprint.
+func NewEmbedded(header, signature []byte, records [][]byte, index int, events []json.RawMessage, signer string) (*Receipt, error) {
+	if index < 0 || index >= len(records) {
+		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(records))
+	}
+	var h Header
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fmt.Errorf("block header: %w", err)
+	}
+	var tx TxRecord
+	if err := json.Unmarshal(records[index], &tx); err != nil {
+		return nil, fmt.Errorf("transaction record: %w", err)
+	}
+	leaves := make([]Hash, len(records))
+	for i, rec := range records {
+		leaves[i] = LeafHash(rec)
+	}
+	path := InclusionProof(leaves, index)
+	hashes := make([]string, len(path))
+	for i, p := range path {
+		hashes[i] = HexHash(p)
+	}
+	if events == nil {
+		events = []json.RawMessage{}
+	}
+	return &Receipt{
+		Kind:        KindEmbedded,
+		TxID:        tx.TxID,
+		BlockNumber: h.Number,
+		Events:      events,
+		Embedded: &Embedded{
+			Header:    header,
+			BlockHash: HexHash(HeaderHash(header)),
+			Signer:    signer,
+			Signature: hex.EncodeToString(signature),
+			Tx:        records[index],
+			Proof:     MerkleProof{LeafIndex: uint64(index), TreeSize: uint64(len(records)), Hashes: hashes},
+		},
+	}, nil
+}
+
 func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 	ev := r.Embedded
 	keys, err := TrustedKeys(anchorPEM)

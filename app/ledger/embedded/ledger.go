@@ -338,43 +338,27 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 		if index >= len(b.txs) {
 			return fmt.Errorf("transaction %q: index %d beyond block %d", txID, index, number)
 		}
-		out, err = buildReceipt(number, b, index, txID, l.signer)
+		out, err = buildReceipt(b, index, txID, l.signer)
 		return err
 	})
 	return out, err
 }
 
-func buildReceipt(number uint64, b *storedBlock, index int, txID, signer string) ([]byte, error) {
-	leaves := make([]receipt.Hash, len(b.txs))
+func buildReceipt(b *storedBlock, index int, txID, signer string) ([]byte, error) {
+	records := make([][]byte, len(b.txs))
 	for i, t := range b.txs {
-		leaves[i] = receipt.LeafHash(t.record)
+		records[i] = bytes.Clone(t.record)
 	}
-	path := receipt.InclusionProof(leaves, index)
-	hashes := make([]string, len(path))
-	for i, h := range path {
-		hashes[i] = receipt.HexHash(h)
-	}
-	events, err := payloadEvents(b.txs[index].payload)
+	events, err := payloadEvents(bytes.Clone(b.txs[index].payload))
 	if err != nil {
 		return nil, fmt.Errorf("transaction %q event payload: %w", txID, err)
 	}
-	r := receipt.Receipt{
-		Kind:        receipt.KindEmbedded,
-		TxID:        txID,
-		BlockNumber: number,
-		Events:      events,
-		Embedded: &receipt.Embedded{
-			Header:    bytes.Clone(b.header),
-			BlockHash: receipt.HexHash(receipt.HeaderHash(b.header)),
-			Signer:    signer,
-			Signature: hex.EncodeToString(b.signature),
-			Tx:        bytes.Clone(b.txs[index].record),
-			Proof: receipt.MerkleProof{
-				LeafIndex: uint64(index),
-				TreeSize:  uint64(len(b.txs)),
-				Hashes:    hashes,
-			},
-		},
+	r, err := receipt.NewEmbedded(bytes.Clone(b.header), bytes.Clone(b.signature), records, index, events, signer)
+	if err != nil {
+		return nil, fmt.Errorf("transaction %q: %w", txID, err)
+	}
+	if r.TxID != txID {
+		return nil, fmt.Errorf("transaction index of %q points at %q", txID, r.TxID)
 	}
 	return r.Marshal()
 }

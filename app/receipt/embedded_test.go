@@ -1,0 +1,296 @@
+package receipt
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+// node is a signing key with its trust anchor, standing in for an embedded
+// ledger's node.
+type node struct {
+	key    *ecdsa.PrivateKey
+	anchor []byte
+	signer string
+}
+
+func newNode(t testing.TB) *node {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := KeyFingerprint(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{key: k, anchor: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), signer: fp}
+}
+
+// block builds a signed block of n transactions, transaction i holding i%3
+// events, and returns the receipt of transaction index.
+func (nd *node) receipt(t testing.TB, n, index int) []byte {
+	t.Helper()
+	var records [][]byte
+	var events [][]json.RawMessage
+	for i := 0; i < n; i++ {
+		txID := fmt.Sprintf("%064x", i+1)
+		rec := TxRecord{TxID: txID, Timestamp: "2026-03-01T09:00:00.00" + fmt.Sprint(i%10) + "Z", Creator: "ExchangeMSP",
+			Function: "RecordTrades", ArgsHash: Digest([]byte("args")), WriteSetHash: Digest([]byte("writes")),
+			Events: []EventDigest{}}
+		var evs []json.RawMessage
+		for j := 0; j < i%3+1; j++ {
+			ev := fmt.Appendf(nil, `{"eventId":"ev-%d-%d","type":"TRADED","batchIds":["b-%d"],"batchId":"b-%d","seq":%d,"actor":"ExchangeMSP","txId":"%s","timestamp":"%s"}`,
+				i, j, i, i, j+1, txID, rec.Timestamp)
+			evs = append(evs, ev)
+			rec.Events = append(rec.Events, EventDigest{EventID: fmt.Sprintf("ev-%d-%d", i, j), Digest: Digest(ev)})
+		}
+		rec.EventName = "tokentrail"
+		rec.PayloadHash = Digest([]byte("payload"))
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, b)
+		events = append(events, evs)
+	}
+	leaves := make([]Hash, n)
+	for i, r := range records {
+		leaves[i] = LeafHash(r)
+	}
+	h := Header{Version: HeaderVersion, Number: 42, PrevHash: strings.Repeat("ab", 32),
+		TxRoot: HexHash(MerkleRoot(leaves)), TxCount: n, Time: "2026-03-01T09:00:00.009Z"}
+	hb, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := HeaderHash(hb)
+	sig, err := ecdsa.SignASN1(rand.Reader, nd.key, hash[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewEmbedded(hb, sig, records, index, events[index], nd.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func wantFailure(t *testing.T, doc, anchor []byte, check Check) {
+	t.Helper()
+	_, err := Verify(doc, anchor)
+	var ve *Error
+	if !errors.As(err, &ve) {
+		t.Fatalf("want a %s failure, got %v", check, err)
+	}
+	if ve.Check != check {
+		t.Fatalf("want a %s failure, got %s: %v", check, ve.Check, err)
+	}
+	if !strings.Contains(err.Error(), string(check)) {
+		t.Errorf("error does not name the check: %v", err)
+	}
+}
+
+func TestVerifyValid(t *testing.T) {
+	nd := newNode(t)
+	for _, n := range []int{1, 2, 3, 5, 8, 13} {
+		for i := 0; i < n; i++ {
+			doc := nd.receipt(t, n, i)
+			p, err := Verify(doc, nd.anchor)
+			if err != nil {
+				t.Fatalf("block of %d, tx %d: %v\n%s", n, i, err, doc)
+			}
+			if p.TxID != fmt.Sprintf("%064x", i+1) || p.BlockNumber != 42 || len(p.Events) != i%3+1 ||
+				p.Signer != nd.signer || p.Kind != KindEmbedded || p.Function != "RecordTrades" {
+				t.Errorf("proof = %+v", p)
+			}
+			if p.Events[0].EventID != fmt.Sprintf("ev-%d-0", i) || p.Events[0].Type != "TRADED" {
+				t.Errorf("proved events = %+v", p.Events)
+			}
+		}
+	}
+	// Insignificant whitespace (a pretty-printed copy) does not matter.
+	doc := nd.receipt(t, 3, 1)
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, doc, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(pretty.Bytes(), nd.anchor); err != nil {
+		t.Errorf("indented receipt: %v", err)
+	}
+}
+
+// flip changes the character at offset off within the first occurrence of
+// marker (after the marker) to another character of the same class, so the
+// document stays well-formed JSON.
+func flip(t *testing.T, doc []byte, marker string, off int) []byte {
+	t.Helper()
+	i := bytes.Index(doc, []byte(marker))
+	if i < 0 {
+		t.Fatalf("%q not in receipt", marker)
+	}
+	out := bytes.Clone(doc)
+	p := i + len(marker) + off
+	switch c := out[p]; {
+	case c == '0':
+		out[p] = '1'
+	case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
+		out[p] = '0'
+	default:
+		t.Fatalf("no hex character at %d of %q: %q", off, marker, c)
+	}
+	return out
+}
+
+func TestTamperedReceiptsFailTheRightCheck(t *testing.T) {
+	nd := newNode(t)
+	other := newNode(t)
+	doc := nd.receipt(t, 5, 2) // three events, an audit path of three hashes
+	if _, err := Verify(doc, nd.anchor); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		doc   []byte
+		check Check
+	}{
+		{"event digest", flip(t, doc, `"digest":"sha256:`, 7), CheckEventDigest},
+		{"second event digest", flipNth(t, doc, `"digest":"sha256:`, 1, 0), CheckEventDigest},
+		{"event content", bytes.Replace(doc, []byte(`"seq":2`), []byte(`"seq":3`), 1), CheckEventDigest},
+		{"event dropped", removeLastEvent(t, doc), CheckEventDigest},
+		{"merkle path", flip(t, doc, `"hashes":["`, 10), CheckMerklePath},
+		{"third merkle hash", flipNth(t, doc, `"hashes":["`, 0, 64+3+64+3+10), CheckMerklePath},
+		{"leaf index", bytes.Replace(doc, []byte(`"leafIndex":2`), []byte(`"leafIndex":3`), 1), CheckMerklePath},
+		{"tree size", bytes.Replace(doc, []byte(`"treeSize":5`), []byte(`"treeSize":6`), 1), CheckMerklePath},
+		{"tx record", bytes.Replace(doc, []byte(`"creator":"ExchangeMSP"`), []byte(`"creator":"ExchangeMSQ"`), 1), CheckMerklePath},
+		{"header tx root", flip(t, doc, `"txRoot":"`, 5), CheckHeader},
+		{"header time", bytes.Replace(doc, []byte(`"time":"2026-03-01T09:00:00.009Z"`), []byte(`"time":"2026-03-01T09:00:00.008Z"`), 1), CheckHeader},
+		{"header number", bytes.Replace(doc, []byte(`"number":42`), []byte(`"number":43`), 1), CheckHeader},
+		{"header prev hash", flip(t, doc, `"prevHash":"`, 0), CheckHeader},
+		{"block hash", flip(t, doc, `"blockHash":"`, 3), CheckHeader},
+		{"signature", flip(t, doc, `"signature":"`, 20), CheckSignature},
+		{"signature end", flip(t, doc, `","tx":{`, -len(`","tx":{`)-1), CheckSignature},
+		{"signer", flip(t, doc, `"signer":"sha256:`, 4), CheckTrustAnchor},
+		{"envelope tx ID", flip(t, doc, `"txId":"`, 63), CheckBinding},
+		{"envelope block number", bytes.Replace(doc, []byte(`"blockNumber":42`), []byte(`"blockNumber":41`), 1), CheckBinding},
+		{"field name case", bytes.Replace(doc, []byte(`"txId":`), []byte(`"txID":`), 1), CheckFormat},
+		{"unknown field", bytes.Replace(doc, []byte(`{"kind":`), []byte(`{"extra":1,"kind":`), 1), CheckFormat},
+		{"unknown kind", bytes.Replace(doc, []byte(`"kind":"embedded"`), []byte(`"kind":"embedder"`), 1), CheckFormat},
+		{"not JSON", doc[:len(doc)-1], CheckFormat},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if bytes.Equal(c.doc, doc) {
+				t.Fatal("the case changes nothing")
+			}
+			wantFailure(t, c.doc, nd.anchor, c.check)
+		})
+	}
+	t.Run("different trust anchor", func(t *testing.T) {
+		wantFailure(t, doc, other.anchor, CheckTrustAnchor)
+	})
+	t.Run("no key in trust anchor", func(t *testing.T) {
+		wantFailure(t, doc, []byte("not a PEM file"), CheckTrustAnchor)
+	})
+	t.Run("upper-case hex", func(t *testing.T) {
+		i := bytes.Index(doc, []byte(`"signature":"`)) + len(`"signature":"`)
+		for ; ; i++ {
+			if doc[i] >= 'a' && doc[i] <= 'f' {
+				break
+			}
+		}
+		up := bytes.Clone(doc)
+		up[i] -= 'a' - 'A' // the same bytes, spelled differently
+		wantFailure(t, up, nd.anchor, CheckSignature)
+	})
+	t.Run("a signature by another key", func(t *testing.T) {
+		forged := other.receipt(t, 5, 2)
+		// Claim the trusted key signed it.
+		forged = bytes.Replace(forged, []byte(other.signer), []byte(nd.signer), 1)
+		wantFailure(t, forged, nd.anchor, CheckSignature)
+	})
+}
+
+func flipNth(t *testing.T, doc []byte, marker string, nth, off int) []byte {
+	t.Helper()
+	start := 0
+	for k := 0; k < nth; k++ {
+		i := bytes.Index(doc[start:], []byte(marker))
+		if i < 0 {
+			t.Fatalf("only %d of %q", k, marker)
+		}
+		start += i + len(marker)
+	}
+	out := flip(t, doc[start:], marker, off)
+	return append(bytes.Clone(doc[:start]), out...)
+}
+
+// removeLastEvent drops the last event from the receipt's events array.
+func removeLastEvent(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Events = r.Events[:len(r.Events)-1]
+	out, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestEveryByteMatters changes every byte of a receipt in three ways; no
+// changed receipt may verify.
+func TestEveryByteMatters(t *testing.T) {
+	nd := newNode(t)
+	doc := nd.receipt(t, 3, 1)
+	checks := map[Check]int{}
+	for i := range doc {
+		for _, mask := range []byte{0x01, 0x20, 0x80} {
+			bad := bytes.Clone(doc)
+			bad[i] ^= mask
+			_, err := Verify(bad, nd.anchor)
+			var ve *Error
+			if !errors.As(err, &ve) {
+				t.Fatalf("byte %d ^ %#x (%q → %q): verified, or failed without naming a check: %v",
+					i, mask, doc[i], bad[i], err)
+			}
+			checks[ve.Check]++
+		}
+	}
+	t.Logf("%d bytes × 3 changes fail with: %v", len(doc), checks)
+}
+
+func TestTrustAnchorCertificate(t *testing.T) {
+	nd := newNode(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "node"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &nd.key.PublicKey, nd.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if _, err := Verify(nd.receipt(t, 2, 0), anchor); err != nil {
+		t.Errorf("certificate of the node key as trust anchor: %v", err)
+	}
+}
