@@ -1,0 +1,667 @@
+#!/usr/bin/env bash
+# A real Hyperledger Fabric network on this machine, as native processes on
+# 127.0.0.1 (no containers): 3 Raft orderers, one LevelDB peer for each of the
+# regulator, provider, exchange and auditor, processor and consumer as channel
+# members without peers, one channel, chaincode as a service.
+#
+#   scripts/network.sh up              start (or resume) everything, deploy the chaincode
+#   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
+#   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
+#   scripts/network.sh status          nodes, PIDs, liveness, memory, Raft leader
+#   scripts/network.sh down            stop the processes 'up' started; keep the ledgers
+#   scripts/network.sh clean           down, then delete network/.dev
+#
+# Environment (all optional):
+#   CHAINCODE_NAME   chaincode deployed by 'up' (default tokentrail)
+#   CHAINCODE_CMD    Go package of its CCaaS server (default ./chaincode/cmd/tokentrail-cc;
+#                    "none" deploys nothing)
+#   CHAINCODE_POLICY endorsement policy (default: any 2 of the 4 peer organisations)
+#   CHAINCODE_COLLECTIONS collections config (default network/collections.json for
+#                    tokentrail, none for other names; "none" for none)
+#   CHAINCODE_TLS    1 (default): mutual TLS between peers and chaincode servers; 0: plain
+#   FABRIC_BASE_PORT first port of the network (default 7050, see scripts/lib-network.sh)
+#   POST_DEPLOY_CMD  command run at the end of 'up' (e.g. the app's participant set-up)
+#   SMOKE_CHAINCODE  chaincode name used by 'smoke' (default onekey, deployed if absent)
+set -euo pipefail
+
+# shellcheck source=scripts/lib-network.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-network.sh"
+
+# ------------------------------------------------------------- artefacts ---
+
+ensure_binaries() {
+  "$NET_ROOT/scripts/install-fabric.sh"
+}
+
+ensure_crypto() {
+  [[ -d "$CRYPTO" ]] && return 0
+  say "generating crypto material (cryptogen)"
+  rm -rf "$CRYPTO.tmp"
+  "$BIN/cryptogen" generate --config="$NET_DIR/crypto-config.yaml" --output="$CRYPTO.tmp" >/dev/null
+  mv "$CRYPTO.tmp" "$CRYPTO"
+}
+
+# Node configuration: the pinned Fabric module's sampleconfig core.yaml and
+# orderer.yaml, copied from the Go module cache; every node-specific setting
+# is then overridden by environment variables when the node starts. The only
+# edit is removing the Docker endpoint (no Docker engine here).
+ensure_config() {
+  mkdir -p "$CFG"
+  local fabric_dir
+  fabric_dir="$(cd "$NET_DIR/tools" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/hyperledger/fabric)"
+  [[ -d "$fabric_dir/sampleconfig" ]] || (cd "$NET_DIR/tools" && go mod download github.com/hyperledger/fabric)
+  cp "$fabric_dir/sampleconfig/orderer.yaml" "$CFG/orderer.yaml"
+  sed 's#^\([[:space:]]*endpoint:\)[[:space:]]*unix:///var/run/docker.sock#\1#' \
+    "$fabric_dir/sampleconfig/core.yaml" >"$CFG/core.yaml"
+  chmod u+w "$CFG/orderer.yaml" "$CFG/core.yaml"
+  grep -q '^[[:space:]]*endpoint:.*docker.sock' "$CFG/core.yaml" && die "could not blank vm.endpoint in core.yaml"
+
+  sed -e "s/@@ORDERER1_PORT@@/$(orderer_port orderer1)/g" \
+    -e "s/@@ORDERER2_PORT@@/$(orderer_port orderer2)/g" \
+    -e "s/@@ORDERER3_PORT@@/$(orderer_port orderer3)/g" \
+    -e "s/@@REGULATOR_PEER_PORT@@/$(peer_port regulator)/g" \
+    -e "s/@@PROVIDER_PEER_PORT@@/$(peer_port provider)/g" \
+    -e "s/@@EXCHANGE_PEER_PORT@@/$(peer_port exchange)/g" \
+    -e "s/@@AUDITOR_PEER_PORT@@/$(peer_port auditor)/g" \
+    "$NET_DIR/configtx.yaml.tmpl" >"$CFG/configtx.yaml"
+  grep -q '@@[A-Z0-9_]*@@' "$CFG/configtx.yaml" && die "unrendered placeholder in configtx.yaml"
+  return 0
+}
+
+ensure_genesis() {
+  local block="$DEV/channel/$CHANNEL.block"
+  [[ -f "$block" ]] && return 0
+  say "creating the genesis block of channel $CHANNEL (configtxgen)"
+  mkdir -p "$DEV/channel"
+  FABRIC_CFG_PATH="$CFG" "$BIN/configtxgen" -configPath "$CFG" -profile TokentrailChannel \
+    -channelID "$CHANNEL" -outputBlock "$block.tmp" 2>"$LOGS/configtxgen.log" ||
+    { cat "$LOGS/configtxgen.log" >&2; die "configtxgen failed"; }
+  mv "$block.tmp" "$block"
+}
+
+# ----------------------------------------------------------------- nodes ---
+
+start_orderer() {
+  local o="$1" dir tls admintls
+  alive "$o" && return 0
+  dir="$(orderer_dir "$o")"
+  tls="$dir/tls"
+  mkdir -p "$DATA/$o"
+  start_process "$o" "$BIN/orderer" \
+    FABRIC_CFG_PATH="$CFG" \
+    FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
+    ORDERER_GENERAL_LISTENADDRESS=127.0.0.1 \
+    ORDERER_GENERAL_LISTENPORT="$(orderer_port "$o")" \
+    ORDERER_GENERAL_LOCALMSPID=OrdererMSP \
+    ORDERER_GENERAL_LOCALMSPDIR="$dir/msp" \
+    ORDERER_GENERAL_BOOTSTRAPMETHOD=none \
+    ORDERER_GENERAL_TLS_ENABLED=true \
+    ORDERER_GENERAL_TLS_CERTIFICATE="$tls/server.crt" \
+    ORDERER_GENERAL_TLS_PRIVATEKEY="$tls/server.key" \
+    ORDERER_GENERAL_TLS_ROOTCAS="[$tls/ca.crt]" \
+    ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE="$tls/server.crt" \
+    ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="$tls/server.key" \
+    ORDERER_GENERAL_CLUSTER_ROOTCAS="[$tls/ca.crt]" \
+    ORDERER_CHANNELPARTICIPATION_ENABLED=true \
+    ORDERER_ADMIN_LISTENADDRESS="127.0.0.1:$(orderer_admin_port "$o")" \
+    ORDERER_ADMIN_TLS_ENABLED=true \
+    ORDERER_ADMIN_TLS_CERTIFICATE="$tls/server.crt" \
+    ORDERER_ADMIN_TLS_PRIVATEKEY="$tls/server.key" \
+    ORDERER_ADMIN_TLS_ROOTCAS="[$tls/ca.crt]" \
+    ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true \
+    ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$tls/ca.crt]" \
+    ORDERER_OPERATIONS_LISTENADDRESS="127.0.0.1:$(orderer_ops_port "$o")" \
+    ORDERER_METRICS_PROVIDER=prometheus \
+    ORDERER_FILELEDGER_LOCATION="$DATA/$o/ledger" \
+    ORDERER_CONSENSUS_WALDIR="$DATA/$o/etcdraft/wal" \
+    ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/etcdraft/snapshot"
+  say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"))"
+}
+
+start_peer() {
+  local org="$1" name dir port
+  name="$(peer_name "$org")"
+  alive "$name" && return 0
+  dir="$(peer_dir "$org")"
+  port="$(peer_port "$org")"
+  mkdir -p "$DATA/$name"
+  local -a START_ARGS=(node start)
+  start_process "$name" "$BIN/peer" \
+    FABRIC_CFG_PATH="$CFG" \
+    FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
+    CORE_PEER_ID="$name" \
+    CORE_PEER_LOCALMSPID="$(msp_id "$org")" \
+    CORE_PEER_MSPCONFIGPATH="$dir/msp" \
+    CORE_PEER_LISTENADDRESS="127.0.0.1:$port" \
+    CORE_PEER_ADDRESS="127.0.0.1:$port" \
+    CORE_PEER_CHAINCODELISTENADDRESS="127.0.0.1:$(peer_cc_port "$org")" \
+    CORE_PEER_CHAINCODEADDRESS="127.0.0.1:$(peer_cc_port "$org")" \
+    CORE_PEER_GOSSIP_BOOTSTRAP="127.0.0.1:$port" \
+    CORE_PEER_GOSSIP_EXTERNALENDPOINT="127.0.0.1:$port" \
+    CORE_PEER_GOSSIP_RECONNECTINTERVAL=2s \
+    CORE_PEER_TLS_ENABLED=true \
+    CORE_PEER_TLS_CERT_FILE="$dir/tls/server.crt" \
+    CORE_PEER_TLS_KEY_FILE="$dir/tls/server.key" \
+    CORE_PEER_TLS_ROOTCERT_FILE="$dir/tls/ca.crt" \
+    CORE_PEER_FILESYSTEMPATH="$DATA/$name" \
+    CORE_LEDGER_SNAPSHOTS_ROOTDIR="$DATA/$name/snapshots" \
+    CORE_LEDGER_STATE_STATEDATABASE=goleveldb \
+    CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops_port "$org")" \
+    CORE_METRICS_PROVIDER=prometheus \
+    CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]"
+  say "started $name (pid $(pid_of "$name"), port $port)"
+}
+
+join_orderers() {
+  local o admintls
+  admintls="$(orderer_admin_tls)"
+  for o in "${ORDERERS[@]}"; do
+    local -a osn=(-o "127.0.0.1:$(orderer_admin_port "$o")" --ca-file "$(orderer_tls_ca)"
+      --client-cert "$admintls/client.crt" --client-key "$admintls/client.key")
+    # osnadmin exits 0 whatever the HTTP status; read the status line.
+    if "$BIN/osnadmin" channel list "${osn[@]}" --channelID "$CHANNEL" 2>/dev/null | grep -q '^Status: 200'; then
+      continue
+    fi
+    local out
+    out="$(retry 10 1 "$BIN/osnadmin" channel join "${osn[@]}" --channelID "$CHANNEL" \
+      --config-block "$DEV/channel/$CHANNEL.block")" || die "$o: osnadmin channel join failed"
+    grep -q '^Status: 201' <<<"$out" || die "$o: osnadmin channel join: $out"
+    say "$o joined channel $CHANNEL"
+  done
+}
+
+join_peers() {
+  local org
+  for org in "${PEER_ORGS[@]}"; do
+    if peer_cli "$org" admin channel list 2>/dev/null | grep -qx "$CHANNEL"; then
+      continue
+    fi
+    retry 10 1 peer_cli "$org" admin channel join -b "$DEV/channel/$CHANNEL.block" >/dev/null ||
+      die "$(peer_name "$org"): peer channel join failed"
+    say "$(peer_name "$org") joined channel $CHANNEL"
+  done
+}
+
+wait_raft_leader() {
+  local i leader
+  for i in $(seq 1 300); do
+    if leader="$(raft_leader)"; then
+      say "Raft leader: $leader"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "no Raft leader after 30 s (see network/.dev/logs/orderer*.log)"
+}
+
+# Peers of different organisations find each other through the anchor peers
+# some seconds after joining; until then the gateway's discovery cannot plan
+# an endorsement across organisations. Wait until every peer knows the other
+# three (gossip membership metric).
+wait_gossip() {
+  local i org known all want=$((${#PEER_ORGS[@]} - 1))
+  for i in $(seq 1 120); do
+    all=1
+    for org in "${PEER_ORGS[@]}"; do
+      known="$(metric "$(peer_ops_port "$org")" gossip_membership_total_peers_known "{channel=\"$CHANNEL\"}")"
+      [[ "${known:-0}" -ge "$want" ]] || { all=0; break; }
+    done
+    if [[ $all == 1 ]]; then
+      say "gossip: every peer sees the other $want"
+      return 0
+    fi
+    sleep 0.5
+  done
+  warn "gossip membership incomplete after 60 s; cross-organisation endorsement may fail for a while"
+}
+
+# ------------------------------------------------------------- chaincode ---
+
+cc_slot_port() {
+  local name="$1" f slot used
+  f="$CCDIR/$name/port"
+  if [[ -f "$f" ]]; then cat "$f"; return; fi
+  case "$name" in
+    tokentrail) slot=0 ;;
+    onekey) slot=1 ;;
+    *)
+      for slot in $(seq 2 49); do
+        used=0
+        for f in "$CCDIR"/*/port; do
+          [[ -f "$f" && "$(cat "$f")" == $((BASE_PORT + 200 + slot)) ]] && used=1
+        done
+        [[ $used == 0 ]] && break
+      done
+      ;;
+  esac
+  echo $((BASE_PORT + 200 + slot))
+}
+
+pem_json() { awk '{printf "%s\\n", $0}' "$1"; }
+
+# build_package NAME PORT: writes the CCaaS package (metadata.json with type
+# ccaas + code.tar.gz with connection.json), byte for byte reproducible so the
+# package ID only changes when the connection details do.
+build_package() {
+  local name="$1" port="$2" dir="$CCDIR/$1"
+  local src="$dir/pkg"
+  rm -rf "$src" && mkdir -p "$src/code"
+  if [[ "${CHAINCODE_TLS:-1}" == 1 ]]; then
+    local c
+    c="$(ccaas_client_tls)"
+    cat >"$src/code/connection.json" <<EOF
+{
+  "address": "127.0.0.1:$port",
+  "dial_timeout": "10s",
+  "tls_required": true,
+  "client_auth_required": true,
+  "client_key": "$(pem_json "$c/client.key")",
+  "client_cert": "$(pem_json "$c/client.crt")",
+  "root_cert": "$(pem_json "$(ccaas_server_tls)/ca.crt")"
+}
+EOF
+  else
+    printf '{\n  "address": "127.0.0.1:%s",\n  "dial_timeout": "10s",\n  "tls_required": false\n}\n' "$port" \
+      >"$src/code/connection.json"
+  fi
+  printf '{"type":"ccaas","label":"%s"}\n' "$name" >"$src/metadata.json"
+  local -a det=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
+  tar -C "$src/code" "${det[@]}" -cf - connection.json | gzip -n >"$src/code.tar.gz"
+  tar -C "$src" "${det[@]}" -cf - metadata.json code.tar.gz | gzip -n >"$dir/$name.tar.gz"
+}
+
+# start_chaincode NAME CMD PACKAGE_ID PORT: (re)builds the server binary and
+# starts it; a running server is restarted only when the binary changed.
+start_chaincode() {
+  local name="$1" cmd="$2" pkgid="$3" port="$4"
+  local proc="cc-$name" exe="$BIN/cc-$name"
+  (cd "$NET_ROOT" && go build -o "$exe.new" "$cmd") || die "go build $cmd failed"
+  local same=0
+  [[ -f "$exe" ]] && cmp -s "$exe" "$exe.new" && same=1
+  local running_id=""
+  [[ -f "$CCDIR/$name/running_id" ]] && running_id="$(cat "$CCDIR/$name/running_id")"
+  if [[ $same == 1 && "$running_id" == "$pkgid" ]] && alive "$proc"; then
+    rm -f "$exe.new"
+    return 0
+  fi
+  stop_process "$proc"
+  mv "$exe.new" "$exe"
+  local -a tlsenv=()
+  if [[ "${CHAINCODE_TLS:-1}" == 1 ]]; then
+    tlsenv=(CHAINCODE_TLS_CERT="$(ccaas_server_tls)/server.crt"
+      CHAINCODE_TLS_KEY="$(ccaas_server_tls)/server.key"
+      CHAINCODE_TLS_CLIENT_CA_CERT="$(ccaas_client_tls)/ca.crt")
+  fi
+  INHERIT_ENV=1 start_process "$proc" "$exe" \
+    CHAINCODE_ID="$pkgid" CHAINCODE_SERVER_ADDRESS="127.0.0.1:$port" "${tlsenv[@]}"
+  echo "$pkgid" >"$CCDIR/$name/running_id"
+  wait_port "$proc" "$port" 30
+  say "started chaincode server $proc (pid $(pid_of "$proc"), 127.0.0.1:$port)"
+}
+
+# deploy NAME CMD: package, install on every peer, start the server, approve
+# for the four peer organisations, commit. Does nothing for a definition that
+# is already committed unchanged.
+deploy() {
+  local name="$1" cmd="$2"
+  [[ "$name" =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "bad chaincode name: $name"
+  [[ -d "$NET_ROOT/${cmd#./}" ]] || die "chaincode command $cmd not found (relative to the repository root)"
+  local dir="$CCDIR/$name" port pkg pkgid
+  mkdir -p "$dir"
+  port="$(cc_slot_port "$name")"
+  echo "$port" >"$dir/port"
+  echo "$cmd" >"$dir/cmd"
+
+  build_package "$name" "$port"
+  pkg="$dir/$name.tar.gz"
+  pkgid="$(peer_cli regulator admin lifecycle chaincode calculatepackageid "$pkg")"
+
+  local org
+  for org in "${PEER_ORGS[@]}"; do
+    if peer_cli "$org" admin lifecycle chaincode queryinstalled --output json 2>/dev/null | grep -qF "\"$pkgid\""; then
+      continue
+    fi
+    retry 3 2 peer_cli "$org" admin lifecycle chaincode install "$pkg" >/dev/null ||
+      die "install of $name on $(peer_name "$org") failed"
+    say "installed $pkgid on $(peer_name "$org")"
+  done
+
+  start_chaincode "$name" "$cmd" "$pkgid" "$port"
+
+  # The definition: package, endorsement policy, collections.
+  local policy="${CHAINCODE_POLICY:-$DEFAULT_CC_POLICY}" coll="${CHAINCODE_COLLECTIONS:-}"
+  if [[ -z "$coll" && "$name" == tokentrail ]]; then coll="$NET_DIR/collections.json"; fi
+  [[ "$coll" == none ]] && coll=""
+  local -a def=(--channelID "$CHANNEL" --name "$name" --signature-policy "$policy")
+  local defsum
+  defsum="$(
+    {
+      echo "$pkgid"
+      echo "$policy"
+      if [[ -n "$coll" ]]; then cat "$coll"; fi
+    } | sha256sum | cut -c1-16
+  )"
+  if [[ -n "$coll" ]]; then def+=(--collections-config "$coll"); fi
+
+  local committed seq=0
+  if committed="$(peer_cli regulator admin lifecycle chaincode querycommitted -C "$CHANNEL" -n "$name" --output json 2>/dev/null)"; then
+    seq="$(json_field sequence <<<"$committed")"
+    if [[ -f "$dir/definition" && "$(cat "$dir/definition")" == "$seq $defsum" ]]; then
+      say "chaincode $name already committed (sequence $seq, package $pkgid)"
+      return 0
+    fi
+  fi
+  seq=$((seq + 1))
+  def+=(--version "$seq" --sequence "$seq")
+  orderer_flags
+
+  # Only organisations that run a peer can approve (an approval is written by
+  # the approving organisation's own peer). The lifecycle policy asks for the
+  # regulator plus two of the other three; all four approve here.
+  local ready
+  ready="$(peer_cli regulator admin lifecycle chaincode checkcommitreadiness "${def[@]}" --output json 2>/dev/null || true)"
+  for org in "${PEER_ORGS[@]}"; do
+    if grep -q "\"$(msp_id "$org")\": *true" <<<"$ready"; then continue; fi
+    retry 10 2 peer_cli "$org" admin lifecycle chaincode approveformyorg "${ORDERER_FLAGS[@]}" \
+      "${def[@]}" --package-id "$pkgid" >/dev/null || die "approval of $name by $(msp_id "$org") failed"
+    say "$(msp_id "$org") approved $name sequence $seq"
+  done
+
+  local -a peers=()
+  for org in "${PEER_ORGS[@]}"; do
+    peers+=(--peerAddresses "127.0.0.1:$(peer_port "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
+  done
+  retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
+    die "commit of $name failed"
+  echo "$seq $defsum" >"$dir/definition"
+  say "committed chaincode $name sequence $seq (policy: $policy${coll:+, collections: ${coll#"$NET_ROOT"/}})"
+}
+
+# Restart the servers of every chaincode deployed before (after 'down').
+restart_chaincodes() {
+  local d name
+  for d in "$CCDIR"/*/; do
+    [[ -f "$d/cmd" && -f "$d/running_id" ]] || continue
+    name="$(basename "$d")"
+    alive "cc-$name" && continue
+    start_chaincode "$name" "$(cat "$d/cmd")" "$(cat "$d/running_id")" "$(cat "$d/port")"
+  done
+}
+
+# ---------------------------------------------------- files for the app ---
+
+write_app_files() {
+  local f="$DEV/network.json" org gw first
+  {
+    printf '{\n  "channel": "%s",\n  "chaincode": "%s",\n' "$CHANNEL" "${CHAINCODE_NAME:-tokentrail}"
+    printf '  "chaincodes": {'
+    first=1
+    local d n
+    for d in "$CCDIR"/*/; do
+      [[ -f "$d/definition" ]] || continue
+      n="$(basename "$d")"
+      [[ $first == 1 ]] || printf ','
+      first=0
+      printf '\n    "%s": {"packageId": "%s", "address": "127.0.0.1:%s", "cmd": "%s"}' \
+        "$n" "$(cat "$d/running_id")" "$(cat "$d/port")" "$(cat "$d/cmd")"
+    done
+    printf '\n  },\n  "organizations": {'
+    first=1
+    for org in "${ORGS[@]}"; do
+      gw="${GATEWAY_ORG[$org]}"
+      [[ $first == 1 ]] || printf ','
+      first=0
+      local um am
+      um="$(user_msp "$org")"
+      am="$(admin_msp "$org")"
+      printf '\n    "%s": {\n' "$(msp_id "$org")"
+      printf '      "mspId": "%s",\n      "name": "%s",\n' "$(msp_id "$org")" "$org"
+      printf '      "hasPeer": %s,\n' "$([[ "$gw" == "$org" ]] && echo true || echo false)"
+      printf '      "certPath": "%s",\n      "keyPath": "%s",\n' \
+        "$um/signcerts/User1@$(org_domain "$org")-cert.pem" "$um/keystore/priv_sk"
+      printf '      "adminCertPath": "%s",\n      "adminKeyPath": "%s",\n' \
+        "$am/signcerts/Admin@$(org_domain "$org")-cert.pem" "$am/keystore/priv_sk"
+      printf '      "mspDir": "%s",\n      "adminMspDir": "%s",\n' "$um" "$am"
+      printf '      "tlsRootCertPath": "%s",\n' "$(org_tls_ca "$org")"
+      printf '      "gatewayPeer": "%s",\n' "$(peer_name "$gw")"
+      printf '      "connectionProfile": "%s"\n    }' "$DEV/connection-$org.yaml"
+    done
+    printf '\n  },\n  "peers": {'
+    first=1
+    for org in "${PEER_ORGS[@]}"; do
+      [[ $first == 1 ]] || printf ','
+      first=0
+      printf '\n    "%s": {"mspId": "%s", "address": "127.0.0.1:%s", "tlsRootCertPath": "%s", "serverName": "%s", "operations": "127.0.0.1:%s"}' \
+        "$(peer_name "$org")" "$(msp_id "$org")" "$(peer_port "$org")" "$(peer_tls_ca "$org")" \
+        "$(peer_name "$org")" "$(peer_ops_port "$org")"
+    done
+    printf '\n  },\n  "orderers": {'
+    first=1
+    local o
+    for o in "${ORDERERS[@]}"; do
+      [[ $first == 1 ]] || printf ','
+      first=0
+      printf '\n    "%s": {"address": "127.0.0.1:%s", "adminAddress": "127.0.0.1:%s", "operations": "127.0.0.1:%s", "tlsRootCertPath": "%s", "serverName": "%s"}' \
+        "$o" "$(orderer_port "$o")" "$(orderer_admin_port "$o")" "$(orderer_ops_port "$o")" \
+        "$(orderer_tls_ca)" "$(orderer_host "$o")"
+    done
+    local at
+    at="$(orderer_admin_tls)"
+    printf '\n  },\n  "ordererAdmin": {"mspId": "OrdererMSP", "tlsClientCertPath": "%s", "tlsClientKeyPath": "%s", "tlsRootCertPath": "%s"}\n}\n' \
+      "$at/client.crt" "$at/client.key" "$(orderer_tls_ca)"
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+
+  for org in "${ORGS[@]}"; do
+    write_connection_profile "$org"
+  done
+  say "wrote network/.dev/network.json and network/.dev/connection-<org>.yaml"
+}
+
+# A standard Fabric common connection profile (as read by the Fabric SDKs)
+# for one organisation: its own organisation, every peer of the channel, the
+# orderers. Organisations without a peer list none of their own.
+write_connection_profile() {
+  local org="$1" f="$DEV/connection-$1.yaml" p o
+  {
+    printf 'name: tokentrail-%s\nversion: 1.0.0\n' "$org"
+    printf 'client:\n  organization: %s\n  connection:\n    timeout:\n      peer:\n        endorser: "300"\n' "${org^}"
+    printf 'channels:\n  %s:\n    orderers:\n' "$CHANNEL"
+    for o in "${ORDERERS[@]}"; do printf '      - %s\n' "$(orderer_host "$o")"; done
+    printf '    peers:\n'
+    for p in "${PEER_ORGS[@]}"; do
+      printf '      %s:\n        endorsingPeer: true\n        chaincodeQuery: true\n        ledgerQuery: true\n        eventSource: true\n' "$(peer_name "$p")"
+    done
+    printf 'organizations:\n'
+    for p in "${ORGS[@]}"; do
+      printf '  %s:\n    mspid: %s\n' "${p^}" "$(msp_id "$p")"
+      if [[ "${GATEWAY_ORG[$p]}" == "$p" ]]; then
+        printf '    peers:\n      - %s\n' "$(peer_name "$p")"
+      else
+        printf '    peers: []\n'
+      fi
+      printf '    certificateAuthorities: []\n'
+      if [[ "$p" == "$org" ]]; then
+        printf '    adminPrivateKey:\n      path: %s\n' "$(admin_msp "$p")/keystore/priv_sk"
+        printf '    signedCert:\n      path: %s\n' "$(admin_msp "$p")/signcerts/Admin@$(org_domain "$p")-cert.pem"
+      fi
+    done
+    printf 'orderers:\n'
+    for o in "${ORDERERS[@]}"; do
+      printf '  %s:\n    url: grpcs://127.0.0.1:%s\n    tlsCACerts:\n      path: %s\n    grpcOptions:\n      ssl-target-name-override: %s\n' \
+        "$(orderer_host "$o")" "$(orderer_port "$o")" "$(orderer_tls_ca)" "$(orderer_host "$o")"
+    done
+    printf 'peers:\n'
+    for p in "${PEER_ORGS[@]}"; do
+      printf '  %s:\n    url: grpcs://127.0.0.1:%s\n    tlsCACerts:\n      path: %s\n    grpcOptions:\n      ssl-target-name-override: %s\n      hostnameOverride: %s\n' \
+        "$(peer_name "$p")" "$(peer_port "$p")" "$(peer_tls_ca "$p")" "$(peer_name "$p")" "$(peer_name "$p")"
+    done
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+# Hook for the app side (participant registration etc.): runs POST_DEPLOY_CMD
+# from the repository root once the network and chaincode are ready, with
+# TOKENTRAIL_NETWORK_JSON pointing at network/.dev/network.json.
+post_deploy() {
+  [[ -n "${POST_DEPLOY_CMD:-}" ]] || return 0
+  say "post-deploy: $POST_DEPLOY_CMD"
+  (cd "$NET_ROOT" && TOKENTRAIL_NETWORK_JSON="$DEV/network.json" bash -c "$POST_DEPLOY_CMD") ||
+    die "post-deploy command failed"
+}
+
+# -------------------------------------------------------------- commands ---
+
+network_up() {
+  local t0=$SECONDS
+  ensure_binaries
+  load_ports
+  mkdir -p "$DEV" "$RUN" "$LOGS" "$DATA" "$CCDIR"
+  save_ports
+  ensure_crypto
+  ensure_config
+  ensure_genesis
+
+  local o org
+  for o in "${ORDERERS[@]}"; do start_orderer "$o"; done
+  # Readiness is probed on the plain-HTTP operations ports: probing the TLS
+  # ports would log a failed handshake on every node.
+  for o in "${ORDERERS[@]}"; do wait_port "$o" "$(orderer_ops_port "$o")" 30; done
+  join_orderers
+  for org in "${PEER_ORGS[@]}"; do start_peer "$org"; done
+  for org in "${PEER_ORGS[@]}"; do wait_port "$(peer_name "$org")" "$(peer_ops_port "$org")" 30; done
+  join_peers
+  wait_raft_leader
+  say "orderers and peers ready after $((SECONDS - t0))s"
+
+  # The lifecycle CLI addresses peers directly, so deployment need not wait
+  # for cross-organisation gossip; gateway clients do (see wait_gossip).
+  restart_chaincodes
+  local cmd="${CHAINCODE_CMD:-./chaincode/cmd/tokentrail-cc}"
+  if [[ "$cmd" != none ]]; then
+    deploy "${CHAINCODE_NAME:-tokentrail}" "$cmd"
+  fi
+  wait_gossip
+  write_app_files
+  post_deploy
+  say "up in $((SECONDS - t0))s"
+}
+
+network_down() {
+  local d org
+  local -a names=()
+  if [[ -d "$CCDIR" ]]; then
+    for d in "$CCDIR"/*/; do
+      if [[ -d "$d" ]]; then names+=("cc-$(basename "$d")"); fi
+    done
+  fi
+  for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
+  # Peers and chaincode servers first, so no peer logs a lost orderer.
+  stop_processes "${names[@]}"
+  stop_processes "${ORDERERS[@]}"
+}
+
+network_clean() {
+  network_down
+  rm -rf "$DEV"
+  say "removed network/.dev"
+}
+
+network_status() {
+  [[ -d "$DEV" ]] || { echo "no network (network/.dev absent)"; return 0; }
+  load_ports
+  local leader="" name pid state rss total=0
+  leader="$(raft_leader || true)"
+  local -a names=("${ORDERERS[@]}")
+  local org d
+  for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
+  if [[ -d "$CCDIR" ]]; then
+    for d in "$CCDIR"/*/; do [[ -d "$d" ]] && names+=("cc-$(basename "$d")"); done
+  fi
+  printf '%-32s %-8s %-6s %9s  %s\n' NODE PID STATE RSS_MB NOTE
+  for name in "${names[@]}"; do
+    local note=""
+    if pid="$(pid_of "$name")"; then
+      state=up
+      rss="$(rss_kb "$pid")"
+      total=$((total + rss))
+    else
+      state=down
+      pid="-"
+      rss=0
+    fi
+    case "$name" in
+      orderer*) note="port $(orderer_port "$name")"; [[ "$name" == "$leader" ]] && note+=", Raft leader" ;;
+      peer0.*) note="port $(peer_port "$(cut -d. -f2 <<<"$name")")" ;;
+      cc-*) note="127.0.0.1:$(cat "$CCDIR/${name#cc-}/port" 2>/dev/null || echo '?')" ;;
+    esac
+    printf '%-32s %-8s %-6s %9s  %s\n' "$name" "$pid" "$state" "$((rss / 1024))" "$note"
+  done
+  printf 'total RSS: %d MB; Raft leader: %s; disk: %s\n' "$((total / 1024))" "${leader:-none}" \
+    "$(du -sh "$DEV" 2>/dev/null | cut -f1)"
+}
+
+# smoke: a Put endorsed by the exchange's and the regulator's peers, waited
+# for until committed, then a Get on a third organisation's peer.
+network_smoke() {
+  load_ports
+  local name="${SMOKE_CHAINCODE:-onekey}"
+  alive orderer1 || die "network not running (scripts/network.sh up)"
+  if [[ ! -f "$CCDIR/$name/definition" ]]; then
+    CHAINCODE_COLLECTIONS=none deploy "$name" ./chaincode/cmd/onekey-cc
+  fi
+  orderer_flags
+  local key value t0 out
+  key="smoke-$(date +%s%N)"
+  value="v-$RANDOM$RANDOM"
+  t0="$(date +%s%N)"
+  local -a endorse=(--peerAddresses "127.0.0.1:$(peer_port exchange)" --tlsRootCertFiles "$(peer_tls_ca exchange)"
+    --peerAddresses "127.0.0.1:$(peer_port regulator)" --tlsRootCertFiles "$(peer_tls_ca regulator)")
+  # Retried: right after 'up' the first transaction can meet "no Raft leader".
+  out="$(CLI_LOGGING_SPEC=info retry 30 2 peer_cli exchange user chaincode invoke "${ORDERER_FLAGS[@]}" \
+    -C "$CHANNEL" -n "$name" "${endorse[@]}" --waitForEvent -c "{\"Args\":[\"Put\",\"$key\",\"$value\"]}")" ||
+    die "smoke: invoke failed"
+  grep -q 'committed with status (VALID)' <<<"$out" || die "smoke: invoke not committed as VALID: $out"
+  say "smoke: Put endorsed by ExchangeMSP+RegulatorMSP committed VALID in $((($(date +%s%N) - t0) / 1000000)) ms"
+  local got i
+  for i in $(seq 1 20); do
+    got="$(peer_cli provider user chaincode query -C "$CHANNEL" -n "$name" -c "{\"Args\":[\"Get\",\"$key\"]}" 2>/dev/null || true)"
+    [[ "$got" == "$value" ]] && break
+    sleep 0.5
+  done
+  [[ "$got" == "$value" ]] || die "smoke: Get on $(peer_name provider) returned '$got', want '$value'"
+  say "smoke: Get on $(peer_name provider) returned the committed value"
+  # The endorsement policy must bite: one organisation's endorsement is not enough.
+  out="$(CLI_LOGGING_SPEC=info peer_cli exchange user chaincode invoke "${ORDERER_FLAGS[@]}" -C "$CHANNEL" -n "$name" \
+    "${endorse[@]:0:4}" --waitForEvent -c "{\"Args\":[\"Put\",\"$key\",\"x\"]}" 2>&1 || true)"
+  grep -q 'ENDORSEMENT_POLICY_FAILURE' <<<"$out" || die "smoke: a single-organisation endorsement was not rejected: $out"
+  say "smoke: single-organisation endorsement rejected (ENDORSEMENT_POLICY_FAILURE): OK"
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    up) network_up ;;
+    down) network_down ;;
+    clean) network_clean ;;
+    status) network_status ;;
+    smoke) network_smoke ;;
+    deploy)
+      [[ $# -eq 2 ]] || die "usage: scripts/network.sh deploy NAME CMD"
+      load_ports
+      alive orderer1 || die "network not running (scripts/network.sh up)"
+      deploy "$1" "$2"
+      write_app_files
+      ;;
+    -h | --help | help) usage 0 ;;
+    *) usage 1 >&2 ;;
+  esac
+}
+
+main "$@"
