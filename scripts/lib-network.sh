@@ -26,8 +26,8 @@ ORGS=(regulator provider exchange auditor processor consumer)
 declare -A GATEWAY_ORG=([regulator]=regulator [provider]=provider [exchange]=exchange
   [auditor]=auditor [processor]=provider [consumer]=exchange)
 
-# Quiet by default: a peer at info level with gRPC server logs grows by about
-# 1 KB per transaction.
+# Quiet by default: with gRPC server and endorser logs at info, a peer log
+# grows by about 1 KB per transaction.
 FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-info:comm.grpc.server=warn:endorser=warn}"
 
 # Endorsement policy of chaincodes deployed by network.sh: any two of the four

@@ -464,7 +464,13 @@ write_app_files() {
 write_connection_profile() {
   local org="$1" f="$DEV/connection-$1.yaml" p o
   {
+    local um gw="${GATEWAY_ORG[$org]}"
+    um="$(user_msp "$org")"
     printf 'name: tokentrail-%s\nversion: 1.0.0\n' "$org"
+    # Ignored by SDKs; tells tokentrail which peer to use as the gateway
+    # (organisations without a peer borrow another's) and which identity to sign with.
+    printf 'x-tokentrail:\n  mspId: %s\n  gatewayPeer: %s\n  certPath: %s\n  keyPath: %s\n' \
+      "$(msp_id "$org")" "$(peer_name "$gw")" "$um/signcerts/User1@$(org_domain "$org")-cert.pem" "$um/keystore/priv_sk"
     printf 'client:\n  organization: %s\n  connection:\n    timeout:\n      peer:\n        endorser: "300"\n' "${org^}"
     printf 'channels:\n  %s:\n    orderers:\n' "$CHANNEL"
     for o in "${ORDERERS[@]}"; do printf '      - %s\n' "$(orderer_host "$o")"; done
@@ -524,6 +530,9 @@ network_up() {
 
   local o org
   for o in "${ORDERERS[@]}"; do start_orderer "$o"; done
+  # Chaincode servers deployed earlier come back before the peers, which
+  # dial them at start; building them overlaps the Raft election.
+  restart_chaincodes
   # Readiness is probed on the plain-HTTP operations ports: probing the TLS
   # ports would log a failed handshake on every node.
   for o in "${ORDERERS[@]}"; do wait_port "$o" "$(orderer_ops_port "$o")" 30; done
@@ -536,7 +545,6 @@ network_up() {
 
   # The lifecycle CLI addresses peers directly, so deployment need not wait
   # for cross-organisation gossip; gateway clients do (see wait_gossip).
-  restart_chaincodes
   local cmd="${CHAINCODE_CMD:-./chaincode/cmd/tokentrail-cc}"
   if [[ "$cmd" != none ]]; then
     deploy "${CHAINCODE_NAME:-tokentrail}" "$cmd"
