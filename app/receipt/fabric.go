@@ -56,8 +56,9 @@ const (
 // endorsement policy asks for two.
 const DefaultMinEndorsingOrgs = 2
 
-// ValidationCodeValid is the name of the validation code a receipt requires.
-var ValidationCodeValid = peer.TxValidationCode_VALID.String()
+// ValidationCodeValid is the name of the validation code a receipt requires
+// (peer.TxValidationCode_VALID).
+const ValidationCodeValid = "VALID"
 
 // Fabric is the evidence of a Fabric receipt. The block header is not carried
 // as such: the verifier rebuilds it from the receipt's block number,

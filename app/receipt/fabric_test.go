@@ -411,7 +411,10 @@ func wantCheck(t testing.TB, err error, want Check) {
 func TestFabricReceiptVerifies(t *testing.T) {
 	n := newTestNet(t)
 	f := newFixture(t, n, n.tx(n.peers[:2]), 0).build(t)
-	if f.r.Kind != KindFabric || f.r.TxID != f.txID || f.r.BlockNumber != 7 || f.r.Fabric.TxIndex != 1 {
+	if ValidationCodeValid != peer.TxValidationCode_VALID.String() {
+		t.Fatalf("ValidationCodeValid is %q, Fabric's name is %q", ValidationCodeValid, peer.TxValidationCode_VALID.String())
+	}
+	if f.r.Kind != KindFabric || f.r.TxID != f.txID || f.r.BlockNumber != 7 || f.r.Fabric.TxIndex != 1 || f.r.Fabric.ValidationCode != ValidationCodeValid {
 		t.Fatalf("receipt envelope: %+v", f.r)
 	}
 	p, err := Verify(f.json, n.anchor)
