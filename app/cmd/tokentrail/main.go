@@ -5,6 +5,7 @@
 //	tokentrail keys create|list|revoke   manage API keys in the data directory
 //	tokentrail keys hash                 hash a key for the --config file
 //	tokentrail verify --trust ANCHOR.pem receipt.json
+//	tokentrail tokens count|verify       count tokens of files, check a manifest
 //	tokentrail version
 //
 // Exit codes: 0 success, 1 failure at run time, 2 usage or configuration
@@ -20,6 +21,10 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/tokentrail/tokentrail/app/tokens"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -49,6 +54,8 @@ Usage:
   tokentrail keys revoke [flags] KEY_ID          revoke an API key
   tokentrail keys hash < key                     print the hash of a key, for --config files
   tokentrail verify --trust ANCHOR.pem RECEIPT   verify a receipt offline
+  tokentrail tokens count PATH...                count tokens, write a manifest and its digest
+  tokentrail tokens verify MANIFEST [ROOT]       re-check files against a manifest
   tokentrail version                             print the version
 
 Run "tokentrail COMMAND --help" for a command's flags.
@@ -73,6 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = keys(args[1:], stdin, stdout, stderr, getenv)
 	case "verify":
 		err = verify(args[1:], stdout, stderr)
+	case "tokens":
+		return tokens.Main(args[1:], stdin, stdout, stderr, isTerminal(stderr))
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":
@@ -116,4 +125,11 @@ func versionString() string {
 		return fmt.Sprintf("tokentrail %s %s", v, bi.GoVersion)
 	}
 	return "tokentrail " + v
+}
+
+// isTerminal reports whether w is a terminal, so progress is drawn only for
+// a person watching.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
