@@ -447,8 +447,8 @@ write_app_files() {
     done
     local at
     at="$(orderer_admin_tls)"
-    printf '\n  },\n  "ordererAdmin": {"mspId": "OrdererMSP", "tlsClientCertPath": "%s", "tlsClientKeyPath": "%s", "tlsRootCertPath": "%s"}\n}\n' \
-      "$at/client.crt" "$at/client.key" "$(orderer_tls_ca)"
+    printf '\n  },\n  "ordererAdmin": {"mspId": "OrdererMSP", "mspDir": "%s", "tlsClientCertPath": "%s", "tlsClientKeyPath": "%s", "tlsRootCertPath": "%s"}\n}\n' \
+      "$(orderer_org_dir)/msp" "$at/client.crt" "$at/client.key" "$(orderer_tls_ca)"
   } >"$f.tmp"
   mv "$f.tmp" "$f"
 

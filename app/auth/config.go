@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -39,6 +40,12 @@ type ConfigKey struct {
 // Config is the --config file.
 type Config struct {
 	Organizations []Organization `yaml:"organizations"`
+	// Fabric is the ledger section for --ledger fabric, kept as YAML for
+	// main to decode into the Fabric ledger's own configuration.
+	Fabric yaml.Node `yaml:"fabric"`
+	// Dir is the directory of the file, against which the Fabric section's
+	// relative paths are resolved.
+	Dir string `yaml:"-"`
 }
 
 // Regulator returns the organisation holding the regulator role.
@@ -65,6 +72,7 @@ func LoadConfig(path string, getenv func(string) string) (*Config, []Key, error)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("configuration %s: %w", path, err)
 	}
+	c.Dir = filepath.Dir(path)
 	keys, err := c.check(getenv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration %s: %w", path, err)

@@ -35,8 +35,8 @@ const (
 // trade, in order) for RecordTrades.
 const TransientTerms = "terms"
 
-// EventName is the name of the chaincode event every write sets; its payload
-// is a [WriteEvent].
+// EventName is the name of the chaincode event every write sets, including
+// writes that record no lifecycle event; its payload is a [WriteEvent].
 const EventName = "tokentrail"
 
 // WriteEvent is the chaincode event payload of a write: the events it

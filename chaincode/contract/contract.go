@@ -209,14 +209,19 @@ func (t *txn) flush() error {
 			return fmt.Errorf("purge private %s: %w", k, err)
 		}
 	}
-	if len(t.events) > 0 {
-		b, err := json.Marshal(WriteEvent{Events: t.events})
-		if err != nil {
-			return err
-		}
-		if err := t.st.SetEvent(EventName, b); err != nil {
-			return fmt.Errorf("set event: %w", err)
-		}
+	// Every write sets the event, even one that recorded no lifecycle event
+	// (a participant's registration, a replayed trade), so every committed
+	// transaction has the same shape of receipt.
+	events := t.events
+	if events == nil {
+		events = []Event{}
+	}
+	b, err := json.Marshal(WriteEvent{Events: events})
+	if err != nil {
+		return err
+	}
+	if err := t.st.SetEvent(EventName, b); err != nil {
+		return fmt.Errorf("set event: %w", err)
 	}
 	return nil
 }

@@ -57,74 +57,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	var w written
-	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq("ledger-a", 1), &w)
-	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq("ledger-b", 2), nil)
-	s.must(201, "POST", "/api/v1/batches/ledger-a/circulations", "ProviderMSP",
-		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
-	s.must(201, "POST", "/api/v1/batches/ledger-b/circulations", "ProviderMSP",
-		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
-	s.must(201, "POST", "/api/v1/processing", "ProcessorMSP", map[string]any{
-		"inputs": []string{"ledger-a", "ledger-b"}, "operations": []string{"merge", "tokenization"},
-		"tool": map[string]string{"name": "merge", "version": "1"},
-		"outputs": []any{map[string]any{"id": "ledger-ab", "name": "merged", "tokens": map[string]any{"count": 4_000_000, "tokenizer": "o200k_base"},
-			"contentDigest": fmt.Sprintf("sha256:%064x", 3), "sizeBytes": 18_000_000, "records": 100_000}}}, &w)
-	if len(w.Batches) != 1 || len(w.Batches[0].Parents) != 2 {
-		t.Fatalf("processing: %+v", w.Batches)
-	}
-	s.must(201, "POST", "/api/v1/batches/ledger-ab/assessments", "AuditorMSP", map[string]any{"score": 91, "method": "review"}, nil)
-	s.must(201, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq("E-1", "ledger-ab", 20), &w)
-	tradeEvent := w.Event.EventID
-	s.must(200, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq("E-1", "ledger-ab", 20), nil)
-	var bulk struct {
-		Results []struct{ TradeID, Status string } `json:"results"`
-	}
-	trades := []any{}
-	for i := range 5 {
-		trades = append(trades, tradeReq(fmt.Sprintf("E-B%d", i), "ledger-ab", 21+float64(i)))
-	}
-	s.must(200, "POST", "/api/v1/trades:bulk", "ExchangeMSP", map[string]any{"trades": trades}, &bulk)
-	for _, r := range bulk.Results {
-		if r.Status != "committed" {
-			t.Fatalf("bulk: %+v", bulk.Results)
-		}
-	}
-	s.must(201, "POST", "/api/v1/batches/ledger-ab/audits", "AuditorMSP", map[string]any{"scope": "all", "findings": []any{}, "verdict": "compliant"}, nil)
-	s.must(200, "POST", "/api/v1/batches/ledger-a/freeze", "RegulatorMSP", map[string]any{"reason": "inquiry"}, nil)
-	if code, body := s.call("POST", "/api/v1/batches", "ConsumerMSP", collectReq("nope", 9)); code != 403 || !bytes.Contains(body, []byte("TT-R07")) {
-		t.Fatalf("consumer collecting: %d %s", code, body)
-	}
-
-	// Receipt, verified offline by the CLI against the ledger's anchor.
-	dir := t.TempDir()
-	rcpt := s.must(200, "GET", "/api/v1/events/"+tradeEvent+"/receipt", "ConsumerMSP", nil, nil)
-	ledgerInfo := s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, nil)
-	writeFile(t, filepath.Join(dir, "receipt.json"), rcpt)
-	writeFile(t, filepath.Join(dir, "ledger.json"), ledgerInfo)
-	out, err := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "receipt.json")).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "VERIFIED") {
-		t.Fatalf("verify: %v\n%s", err, out)
-	}
-	writeFile(t, filepath.Join(dir, "forged.json"), bytes.Replace(rcpt, []byte("ExchangeMSP"), []byte("ProviderMSP"), 1))
-	cmd := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "forged.json"))
-	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != exitUnproven {
-		t.Fatalf("forged receipt: exit %d (%v)\n%s", cmd.ProcessState.ExitCode(), err, out)
-	}
-
-	// What the server answered before the restart.
-	before := map[string][]byte{}
-	reads := []string{"/api/v1/batches/ledger-ab", "/api/v1/batches/ledger-ab/events", "/api/v1/batches/ledger-ab/lineage",
-		"/api/v1/batches/ledger-a/impact", "/api/v1/batches/ledger-ab/compliance", "/api/v1/trades?batchId=ledger-ab",
-		"/api/v1/participants", "/api/v1/events/" + tradeEvent + "/receipt"}
-	for _, p := range reads {
-		before[p] = s.must(200, "GET", p, "RegulatorMSP", nil, nil)
-	}
-	var infoBefore struct{ Height uint64 }
-	json.Unmarshal(ledgerInfo, &infoBefore)
+	run := lifecycle(t, s, bin, "ledger-")
 
 	// A second server cannot take the same data directory.
 	second := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data)
-	out, _ = second.CombinedOutput()
+	out, _ := second.CombinedOutput()
 	if second.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "in use by another tokentrail process") {
 		t.Fatalf("a second server on the same data directory: exit %d\n%s", second.ProcessState.ExitCode(), out)
 	}
@@ -147,19 +84,134 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s's key changed across the restart", org)
 		}
 	}
-	for _, p := range reads {
-		after := s.must(200, "GET", p, "RegulatorMSP", nil, nil)
-		if !bytes.Equal(before[p], after) {
-			t.Errorf("GET %s changed across the restart:\nbefore %s\nafter  %s", p, before[p], after)
-		}
-	}
-	var infoAfter struct{ Height uint64 }
-	s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, &infoAfter)
-	if infoAfter.Height != infoBefore.Height {
-		t.Errorf("height %d after the restart, %d before", infoAfter.Height, infoBefore.Height)
-	}
+	run.sameAfterRestart(t, s)
 	// And it still takes writes.
 	s.must(200, "POST", "/api/v1/batches/ledger-a/unfreeze", "RegulatorMSP", map[string]any{"reason": "cleared"}, nil)
+}
+
+// lifecycleRun is what a lifecycle wrote and what the server answered.
+type lifecycleRun struct {
+	batches []string
+	reads   map[string][]byte
+	height  uint64
+}
+
+// lifecycle drives a whole batch lifecycle through HTTP, with batch and
+// trade IDs under prefix, verifies a receipt offline and a forged one not,
+// and records the answers of the reads that must survive a restart.
+func lifecycle(t *testing.T, s *server, bin, prefix string) *lifecycleRun {
+	t.Helper()
+	a, b, ab := prefix+"a", prefix+"b", prefix+"ab"
+	var w written
+	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq(a, 1), &w)
+	if len(w.Receipt) == 0 {
+		t.Fatalf("a write answered without a receipt")
+	}
+	s.must(201, "POST", "/api/v1/batches", "ProviderMSP", collectReq(b, 2), nil)
+	s.must(201, "POST", "/api/v1/batches/"+a+"/circulations", "ProviderMSP",
+		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
+	s.must(201, "POST", "/api/v1/batches/"+b+"/circulations", "ProviderMSP",
+		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"}, nil)
+	s.must(201, "POST", "/api/v1/processing", "ProcessorMSP", map[string]any{
+		"inputs": []string{a, b}, "operations": []string{"merge", "tokenization"},
+		"tool": map[string]string{"name": "merge", "version": "1"},
+		"outputs": []any{map[string]any{"id": ab, "name": "merged", "tokens": map[string]any{"count": 4_000_000, "tokenizer": "o200k_base"},
+			"contentDigest": fmt.Sprintf("sha256:%064x", 3), "sizeBytes": 18_000_000, "records": 100_000}}}, &w)
+	if len(w.Batches) != 1 || len(w.Batches[0].Parents) != 2 {
+		t.Fatalf("processing: %+v", w.Batches)
+	}
+	s.must(201, "POST", "/api/v1/batches/"+ab+"/assessments", "AuditorMSP", map[string]any{"score": 91, "method": "review"}, nil)
+	s.must(201, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq(prefix+"E-1", ab, 20), &w)
+	tradeEvent := w.Event.EventID
+	var replay written
+	s.must(200, "POST", "/api/v1/trades", "ExchangeMSP", tradeReq(prefix+"E-1", ab, 20), &replay)
+	if replay.Event == nil || replay.Event.EventID != tradeEvent {
+		t.Fatalf("a replayed trade answered %+v, want the first event %s", replay.Event, tradeEvent)
+	}
+	if code, body := s.call("POST", "/api/v1/trades", "ExchangeMSP", tradeReq(prefix+"E-1", ab, 25)); code != 409 || !bytes.Contains(body, []byte("TT-R12")) {
+		t.Fatalf("a changed replay: %d %s", code, body)
+	}
+	var bulk struct {
+		Results []struct{ TradeID, Status string } `json:"results"`
+	}
+	trades := []any{}
+	for i := range 5 {
+		trades = append(trades, tradeReq(fmt.Sprintf("%sE-B%d", prefix, i), ab, 21+float64(i)))
+	}
+	s.must(200, "POST", "/api/v1/trades:bulk", "ExchangeMSP", map[string]any{"trades": trades}, &bulk)
+	for _, r := range bulk.Results {
+		if r.Status != "committed" {
+			t.Fatalf("bulk: %+v", bulk.Results)
+		}
+	}
+	s.must(201, "POST", "/api/v1/batches/"+ab+"/audits", "AuditorMSP", map[string]any{"scope": "all", "findings": []any{}, "verdict": "compliant"}, nil)
+	s.must(200, "POST", "/api/v1/batches/"+a+"/freeze", "RegulatorMSP", map[string]any{"reason": "inquiry"}, nil)
+	if code, body := s.call("POST", "/api/v1/batches", "ConsumerMSP", collectReq(prefix+"nope", 9)); code != 403 || !bytes.Contains(body, []byte("TT-R07")) {
+		t.Fatalf("consumer collecting: %d %s", code, body)
+	}
+	if code, body := s.call("POST", "/api/v1/batches/"+a+"/circulations", "ProviderMSP",
+		map[string]any{"to": "ConsumerMSP", "purpose": "model-training", "accessMode": "copy"}); code != 422 || !bytes.Contains(body, []byte("TT-R05")) {
+		t.Fatalf("circulating a frozen batch: %d %s", code, body)
+	}
+
+	// Terms: the regulator and the recording exchange see them, the auditor not.
+	var tr struct {
+		Items []contract.Trade `json:"items"`
+	}
+	s.must(200, "GET", "/api/v1/trades?batchId="+ab, "ExchangeMSP", nil, &tr)
+	if len(tr.Items) != 6 || tr.Items[0].Terms == nil {
+		t.Fatalf("the exchange's trades: %+v", tr.Items)
+	}
+	tr.Items = nil
+	s.must(200, "GET", "/api/v1/trades?batchId="+ab, "AuditorMSP", nil, &tr)
+	if len(tr.Items) != 6 || tr.Items[0].Terms != nil {
+		t.Fatalf("the auditor's trades: %+v", tr.Items)
+	}
+
+	// Receipt, verified offline by the CLI against the ledger's anchor.
+	dir := t.TempDir()
+	rcpt := s.must(200, "GET", "/api/v1/events/"+tradeEvent+"/receipt", "ConsumerMSP", nil, nil)
+	ledgerInfo := s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, nil)
+	writeFile(t, filepath.Join(dir, "receipt.json"), rcpt)
+	writeFile(t, filepath.Join(dir, "ledger.json"), ledgerInfo)
+	out, err := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "receipt.json")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "VERIFIED") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	writeFile(t, filepath.Join(dir, "forged.json"), bytes.Replace(rcpt, []byte("ExchangeMSP"), []byte("ProviderMSP"), 1))
+	cmd := exec.Command(bin, "verify", "--trust", filepath.Join(dir, "ledger.json"), filepath.Join(dir, "forged.json"))
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != exitUnproven {
+		t.Fatalf("forged receipt: exit %d (%v)\n%s", cmd.ProcessState.ExitCode(), err, out)
+	}
+
+	// What the server answered, to compare after a restart.
+	run := &lifecycleRun{batches: []string{a, b, ab}, reads: map[string][]byte{}}
+	for _, p := range []string{"/api/v1/batches/" + ab, "/api/v1/batches/" + ab + "/events", "/api/v1/batches/" + ab + "/lineage",
+		"/api/v1/batches/" + a + "/impact", "/api/v1/batches/" + ab + "/compliance", "/api/v1/trades?batchId=" + ab,
+		"/api/v1/events/" + tradeEvent + "/receipt"} {
+		run.reads[p] = s.must(200, "GET", p, "RegulatorMSP", nil, nil)
+	}
+	var info struct{ Height uint64 }
+	json.Unmarshal(ledgerInfo, &info)
+	run.height = info.Height
+	return run
+}
+
+// sameAfterRestart checks that a restarted server answers every recorded
+// read byte for byte as before.
+func (r *lifecycleRun) sameAfterRestart(t *testing.T, s *server) {
+	t.Helper()
+	for p, before := range r.reads {
+		after := s.must(200, "GET", p, "RegulatorMSP", nil, nil)
+		if !bytes.Equal(before, after) {
+			t.Errorf("GET %s changed across the restart:\nbefore %s\nafter  %s", p, before, after)
+		}
+	}
+	var info struct{ Height uint64 }
+	s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, &info)
+	if info.Height != r.height {
+		t.Errorf("height %d after the restart, %d before", info.Height, r.height)
+	}
 }
 
 // TestKeysCLI creates, uses, lists and revokes a key against a running server.

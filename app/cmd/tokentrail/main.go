@@ -54,6 +54,7 @@ Usage:
   tokentrail keys revoke [flags] KEY_ID          revoke an API key
   tokentrail keys hash < key                     print the hash of a key, for --config files
   tokentrail verify --trust ANCHOR.pem RECEIPT   verify a receipt offline
+  tokentrail fabric dev-config [flags]           configure tokentrail for the development Fabric network
   tokentrail tokens count PATH...                count tokens, write a manifest and its digest
   tokentrail tokens verify MANIFEST [ROOT]       re-check files against a manifest
   tokentrail version                             print the version
@@ -80,6 +81,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = keys(args[1:], stdin, stdout, stderr, getenv)
 	case "verify":
 		err = verify(args[1:], stdout, stderr)
+	case "fabric":
+		err = fabricCmd(args[1:], stdout, stderr, getenv)
 	case "tokens":
 		return tokens.Main(args[1:], stdin, stdout, stderr, isTerminal(stderr))
 	case "version", "--version":

@@ -23,6 +23,7 @@ import (
 	"github.com/tokentrail/tokentrail/app/auth"
 	"github.com/tokentrail/tokentrail/app/ledger"
 	"github.com/tokentrail/tokentrail/app/ledger/embedded"
+	fabricledger "github.com/tokentrail/tokentrail/app/ledger/fabric"
 	"github.com/tokentrail/tokentrail/app/service"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
@@ -124,7 +125,7 @@ type backend interface {
 
 // openLedger builds the ledger named by kind. It is the one place that knows
 // the ledger implementations.
-func openLedger(kind, dataDir string, log *slog.Logger) (backend, error) {
+func openLedger(kind, dataDir string, cfg *auth.Config, log *slog.Logger) (backend, error) {
 	switch kind {
 	case ledger.KindEmbedded:
 		l, err := embedded.Open(embedded.Config{Dir: filepath.Join(dataDir, "ledger"), Logger: log.With("component", "ledger")})
@@ -133,7 +134,11 @@ func openLedger(kind, dataDir string, log *slog.Logger) (backend, error) {
 		}
 		return l, err
 	case ledger.KindFabric:
-		return nil, usagef("--ledger fabric is not available in this build yet; use --ledger embedded")
+		fc, err := fabricConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return fabricledger.Open(fc, log.With("component", "ledger"))
 	}
 	return nil, usagef("--ledger must be embedded or fabric, not %q", kind)
 }
@@ -164,7 +169,7 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 
-	l, err := openLedger(c.ledgerKind, c.data, logger)
+	l, err := openLedger(c.ledgerKind, c.data, cfg, logger)
 	if err != nil {
 		return err
 	}

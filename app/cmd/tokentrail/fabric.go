@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tokentrail/tokentrail/app/auth"
+	fabricledger "github.com/tokentrail/tokentrail/app/ledger/fabric"
+	"github.com/tokentrail/tokentrail/app/receipt"
+)
+
+// fabricConfig decodes the fabric section of the --config file strictly.
+func fabricConfig(cfg *auth.Config) (fabricledger.Config, error) {
+	var fc fabricledger.Config
+	if cfg == nil || cfg.Fabric.Kind == 0 {
+		return fc, usagef("--ledger fabric needs --config with a fabric: section (see docs/fabric-network.md; scripts/network.sh up writes one)")
+	}
+	raw, err := yaml.Marshal(&cfg.Fabric)
+	if err != nil {
+		return fc, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		return fc, usagef("configuration fabric section: %v", err)
+	}
+	fc.Dir = cfg.Dir
+	if err := fc.Check(); err != nil {
+		return fc, usagef("configuration: %v", err)
+	}
+	return fc, nil
+}
+
+// networkFile is the part of network/.dev/network.json (written by
+// scripts/network.sh up) that the development configuration is made from.
+type networkFile struct {
+	Channel       string `json:"channel"`
+	Chaincode     string `json:"chaincode"`
+	Organizations map[string]struct {
+		MSPID             string `json:"mspId"`
+		CertPath          string `json:"certPath"`
+		KeyPath           string `json:"keyPath"`
+		MSPDir            string `json:"mspDir"`
+		GatewayPeer       string `json:"gatewayPeer"`
+		ConnectionProfile string `json:"connectionProfile"`
+	} `json:"organizations"`
+	OrdererAdmin struct {
+		MSPID  string `json:"mspId"`
+		MSPDir string `json:"mspDir"`
+	} `json:"ordererAdmin"`
+}
+
+// fabricCmd is "tokentrail fabric dev-config": it turns the description of a
+// development network into tokentrail's configuration for it, with one new
+// API key per organisation, and registers the organisations on the ledger.
+func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "dev-config" {
+		return usagef("usage: tokentrail fabric dev-config --network network/.dev/network.json --out network/.dev [--register]")
+	}
+	fs := newFlagSet("fabric dev-config", "fabric dev-config [flags]", stderr)
+	network := fs.String("network", "network/.dev/network.json", "the network description written by scripts/network.sh up")
+	out := fs.String("out", "network/.dev", "directory to write tokentrail.yaml, trust-anchor.pem and dev-credentials.json to")
+	register := fs.Bool("register", true, "register the organisations on the ledger (the regulator bootstraps it)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*network)
+	if err != nil {
+		return fmt.Errorf("network description: %w", err)
+	}
+	var nf networkFile
+	if err := json.Unmarshal(b, &nf); err != nil {
+		return fmt.Errorf("network description %s: %w", *network, err)
+	}
+	if nf.Channel == "" || nf.Chaincode == "" || len(nf.Organizations) == 0 {
+		return fmt.Errorf("network description %s: channel, chaincode and organizations are required", *network)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	outDir, err := filepath.Abs(*out)
+	if err != nil {
+		return err
+	}
+
+	// The trust anchor: every channel organisation's root certificates.
+	roots := map[string][][]byte{}
+	addRoots := func(msp, dir string) error {
+		files, err := filepath.Glob(filepath.Join(dir, "cacerts", "*.pem"))
+		if err != nil || len(files) == 0 {
+			return fmt.Errorf("%s: no root certificates in %s/cacerts", msp, dir)
+		}
+		for _, f := range files {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			roots[msp] = append(roots[msp], pem)
+		}
+		return nil
+	}
+	if nf.OrdererAdmin.MSPDir != "" {
+		if err := addRoots(nf.OrdererAdmin.MSPID, nf.OrdererAdmin.MSPDir); err != nil {
+			return err
+		}
+	}
+	var profile string
+	devOrgs := auth.DevConsortium()
+	type identity struct {
+		MSPID       string `yaml:"mspId"`
+		Certificate string `yaml:"certificate"`
+		PrivateKey  string `yaml:"privateKey"`
+		GatewayPeer string `yaml:"gatewayPeer"`
+	}
+	var ids []identity
+	for _, o := range devOrgs {
+		no, ok := nf.Organizations[o.MSPID]
+		if !ok {
+			return fmt.Errorf("network description %s has no organisation %s", *network, o.MSPID)
+		}
+		if err := addRoots(o.MSPID, no.MSPDir); err != nil {
+			return err
+		}
+		ids = append(ids, identity{MSPID: o.MSPID, Certificate: no.CertPath, PrivateKey: no.KeyPath, GatewayPeer: no.GatewayPeer})
+		if o.MSPID == "RegulatorMSP" {
+			profile = no.ConnectionProfile
+		}
+	}
+	anchor, err := receipt.FabricTrustAnchor(roots)
+	if err != nil {
+		return err
+	}
+	anchorPath := filepath.Join(outDir, "trust-anchor.pem")
+	if err := os.WriteFile(anchorPath, anchor, 0o644); err != nil {
+		return err
+	}
+
+	// One new key per organisation: its hash goes into the configuration,
+	// the key itself into dev-credentials.json (0600).
+	type apiKey struct {
+		Label  string `yaml:"label"`
+		SHA256 string `yaml:"sha256"`
+	}
+	type org struct {
+		MSPID   string   `yaml:"mspId"`
+		Name    string   `yaml:"name"`
+		Roles   []string `yaml:"roles"`
+		Region  string   `yaml:"region"`
+		APIKeys []apiKey `yaml:"apiKeys"`
+	}
+	var orgs []org
+	var creds auth.DevCredentials
+	for _, o := range devOrgs {
+		key, err := auth.NewKey()
+		if err != nil {
+			return err
+		}
+		orgs = append(orgs, org{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region,
+			APIKeys: []apiKey{{Label: "development network", SHA256: auth.HashKey(key)}}})
+		creds.Organizations = append(creds.Organizations, auth.DevCredential{MSPID: o.MSPID, Roles: o.Roles, APIKey: key})
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].MSPID < ids[j].MSPID })
+	doc := map[string]any{
+		"organizations": orgs,
+		"fabric": map[string]any{
+			"channel":                  nf.Channel,
+			"chaincode":                nf.Chaincode,
+			"connectionProfile":        profile,
+			"identities":               ids,
+			"privateDataOrganizations": []string{"ExchangeMSP", "RegulatorMSP"},
+			"trustAnchor":              anchorPath,
+			"commitTimeout":            "15s",
+			"submitDeadline":           "2m",
+		},
+	}
+	y, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(outDir, "tokentrail.yaml")
+	header := "# tokentrail configuration for the development Fabric network; written by\n# `tokentrail fabric dev-config`. Keys are stored as hashes; the keys\n# themselves are in dev-credentials.json.\n"
+	if err := os.WriteFile(cfgPath, append([]byte(header), y...), 0o600); err != nil {
+		return err
+	}
+	credsPath := filepath.Join(outDir, auth.DevCredentialsFile)
+	if err := auth.WriteDevCredentials(credsPath, creds); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", cfgPath, anchorPath, credsPath)
+	if !*register {
+		return nil
+	}
+
+	// Register the consortium through the configuration just written, as
+	// serve would.
+	cfg, _, err := auth.LoadConfig(cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	fc, err := fabricConfig(cfg)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	l, err := fabricledger.Open(fc, log)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The first transactions after the network comes up can fail while
+	// gossip settles; retry for a while.
+	for attempt := 1; ; attempt++ {
+		err = registerConfigured(ctx, l, cfg, log)
+		if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || attempt == 10 {
+			break
+		}
+		log.Warn("registering the organisations failed; retrying", "attempt", attempt, "err", err)
+		time.Sleep(3 * time.Second)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "registered the development consortium on the network")
+	return nil
+}
