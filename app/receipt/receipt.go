@@ -25,6 +25,7 @@ import (
 // Ledger kinds a receipt may come from.
 const (
 	KindEmbedded = "embedded"
+	KindFabric   = "fabric"
 )
 
 // Receipt is the receipt document. Its JSON form is canonical: compact, in
@@ -39,6 +40,8 @@ type Receipt struct {
 	Events []json.RawMessage `json:"events"`
 	// Embedded is the evidence of an embedded-ledger receipt.
 	Embedded *Embedded `json:"embedded,omitempty"`
+	// Fabric is the evidence of a Fabric receipt.
+	Fabric *Fabric `json:"fabric,omitempty"`
 }
 
 // Marshal returns the receipt's canonical JSON.
@@ -121,6 +124,9 @@ type Proof struct {
 	// Signer is the fingerprint of the trusted key that signed the block:
 	// "sha256:" and the hex SHA-256 of its PKIX (SubjectPublicKeyInfo) DER.
 	Signer string `json:"signer"`
+	// Endorsers are the MSP IDs of the organisations whose endorsements were
+	// verified (Fabric receipts only), sorted.
+	Endorsers []string `json:"endorsers,omitempty"`
 }
 
 // ProvedEvent is one event proved to be in the transaction.
@@ -159,6 +165,8 @@ func Verify(receiptJSON []byte, trustAnchorPEM []byte) (*Proof, error) {
 			return nil, fail(CheckFormat, nil, `kind %q receipt has no "embedded" evidence`, r.Kind)
 		}
 		return verifyEmbedded(r, trustAnchorPEM)
+	case KindFabric:
+		return verifyFabric(r, trustAnchorPEM)
 	default:
 		return nil, fail(CheckFormat, nil, "unknown receipt kind %q", r.Kind)
 	}
