@@ -106,9 +106,10 @@ type Ledger struct {
 	// until it is reopened, because the file's state is no longer known.
 	failed error
 
-	// onBlock, when set (by tests), is called by the writer after each
-	// committed block with its transactions' write sets.
-	onBlock func(blockTxs []appliedTx)
+	// onBlock, when set (by tests and benchmarks), is called by the writer
+	// after each committed block with the stored block and its
+	// transactions' write sets.
+	onBlock func(number uint64, block []byte, txs []appliedTx)
 	// testHookApply, when set (by tests), runs after each transaction's
 	// writes are applied; an error aborts the block as a failed write would.
 	testHookApply func(*txState) error
@@ -116,6 +117,7 @@ type Ledger struct {
 
 // appliedTx is what tests learn about one committed transaction.
 type appliedTx struct {
+	txID     string
 	puts     map[string][]byte
 	privPuts map[string]map[string][]byte
 }

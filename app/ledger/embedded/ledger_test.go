@@ -403,3 +403,20 @@ func TestContextCancelledBeforeExecution(t *testing.T) {
 		t.Errorf("cancelled queued submission: %v, height %d (was %d)", o.err, l.Height(), h)
 	}
 }
+
+func TestEventID(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{`{"eventId":"0190-ab","type":"TRADED"}`, "0190-ab"},
+		{`{"type":"TRADED","eventId":"late"}`, "late"},   // not first: decoded
+		{`{"eventId":"a\"b","type":"X"}`, `a"b`},         // escaped: decoded
+		{`{"eventId":"a\\u0041","type":"X"}`, `a\u0041`}, // escaped backslash: decoded
+	} {
+		got, err := eventID([]byte(c.raw))
+		if err != nil || got != c.want {
+			t.Errorf("eventID(%s) = %q, %v; want %q", c.raw, got, err, c.want)
+		}
+	}
+	if _, err := eventID([]byte(`{"type":"X"}`)); err == nil {
+		t.Error("an event without an ID was accepted")
+	}
+}
