@@ -4,7 +4,7 @@ GO        ?= go
 TIMEOUT   ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench lint fmt
+.PHONY: all build test test-unit test-fabric bench lint fmt
 
 all: build
 
@@ -13,10 +13,17 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/tokentrail ./app/cmd/tokentrail
 
-## test: vet, then run every test (the end-to-end and README tests build and run the binary)
-test:
+## test: vet, every unit and integration test, then the tests on a real Fabric network
+test: test-unit test-fabric
+
+## test-unit: vet, then every test that needs no Fabric network (the end-to-end and README tests build and run the binary)
+test-unit:
 	$(GO) vet ./...
 	$(GO) test -timeout $(TIMEOUT) ./...
+
+## test-fabric: build Fabric if needed, bring a fresh network up, run the Fabric tests, take it down
+test-fabric:
+	scripts/test-fabric.sh
 
 ## bench: run the benchmarks, no tests
 bench:

@@ -20,7 +20,9 @@
 #                    tokentrail, none for other names; "none" for none)
 #   CHAINCODE_TLS    1 (default): mutual TLS between peers and chaincode servers; 0: plain
 #   FABRIC_BASE_PORT first port of the network (default 7050, see scripts/lib-network.sh)
-#   POST_DEPLOY_CMD  command run at the end of 'up' (e.g. the app's participant set-up)
+#   POST_DEPLOY_CMD  command run at the end of 'up' (default when deploying tokentrail:
+#                    tokentrail fabric dev-config, which writes network/.dev/tokentrail.yaml
+#                    and dev-credentials.json and registers the consortium)
 #   SMOKE_CHAINCODE  chaincode name used by 'smoke' (default onekey, deployed if absent)
 set -euo pipefail
 
@@ -509,7 +511,13 @@ write_connection_profile() {
 # Hook for the app side (participant registration etc.): runs POST_DEPLOY_CMD
 # from the repository root once the network and chaincode are ready, with
 # TOKENTRAIL_NETWORK_JSON pointing at network/.dev/network.json.
+# Without one, deploying tokentrail configures the app for the network and
+# registers the development consortium on it: network/.dev/tokentrail.yaml,
+# trust-anchor.pem and dev-credentials.json (kept on later runs).
 post_deploy() {
+  if [[ -z "${POST_DEPLOY_CMD:-}" && "${CHAINCODE_NAME:-tokentrail}" == "tokentrail" && "${CHAINCODE_CMD:-./chaincode/cmd/tokentrail-cc}" == *tokentrail-cc ]]; then
+    POST_DEPLOY_CMD="go run ./app/cmd/tokentrail fabric dev-config --network network/.dev/network.json --out network/.dev"
+  fi
   [[ -n "${POST_DEPLOY_CMD:-}" ]] || return 0
   say "post-deploy: $POST_DEPLOY_CMD"
   (cd "$NET_ROOT" && TOKENTRAIL_NETWORK_JSON="$DEV/network.json" bash -c "$POST_DEPLOY_CMD") ||

@@ -72,6 +72,7 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	network := fs.String("network", "network/.dev/network.json", "the network description written by scripts/network.sh up")
 	out := fs.String("out", "network/.dev", "directory to write tokentrail.yaml, trust-anchor.pem and dev-credentials.json to")
 	register := fs.Bool("register", true, "register the organisations on the ledger (the regulator bootstraps it)")
+	force := fs.Bool("force", false, "write a new configuration and new keys even if one exists")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -92,6 +93,17 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	outDir, err := filepath.Abs(*out)
 	if err != nil {
 		return err
+	}
+	cfgPath := filepath.Join(outDir, "tokentrail.yaml")
+	credsPath := filepath.Join(outDir, auth.DevCredentialsFile)
+	if _, err := os.Stat(cfgPath); err == nil && !*force {
+		// Keep the keys people already use; only make sure the
+		// organisations are registered.
+		fmt.Fprintf(stdout, "%s exists; keeping it and its keys (--force writes new ones)\n", cfgPath)
+		if !*register {
+			return nil
+		}
+		return registerFromConfig(cfgPath, stdout, stderr, getenv)
 	}
 
 	// The trust anchor: every channel organisation's root certificates.
@@ -188,12 +200,10 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(outDir, "tokentrail.yaml")
 	header := "# tokentrail configuration for the development Fabric network; written by\n# `tokentrail fabric dev-config`. Keys are stored as hashes; the keys\n# themselves are in dev-credentials.json.\n"
 	if err := os.WriteFile(cfgPath, append([]byte(header), y...), 0o600); err != nil {
 		return err
 	}
-	credsPath := filepath.Join(outDir, auth.DevCredentialsFile)
 	if err := auth.WriteDevCredentials(credsPath, creds); err != nil {
 		return err
 	}
@@ -202,8 +212,12 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return nil
 	}
 
-	// Register the consortium through the configuration just written, as
-	// serve would.
+	return registerFromConfig(cfgPath, stdout, stderr, getenv)
+}
+
+// registerFromConfig registers the organisations of a configuration on its
+// Fabric network, as serve would on start.
+func registerFromConfig(cfgPath string, stdout, stderr io.Writer, getenv func(string) string) error {
 	cfg, _, err := auth.LoadConfig(cfgPath, getenv)
 	if err != nil {
 		return err
