@@ -450,3 +450,13 @@ func BenchmarkQueryCompliance20Ancestors(b *testing.B) {
 			return nil
 		})
 }
+
+// TestMain removes the query benchmarks' ledger, which outlives any one
+// benchmark.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if queryFixture.dir != "" {
+		os.RemoveAll(queryFixture.dir)
+	}
+	os.Exit(code)
+}

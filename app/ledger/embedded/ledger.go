@@ -62,8 +62,8 @@ type Config struct {
 	// Clock stamps transactions; nil means time.Now. The ledger keeps
 	// transaction times non-decreasing whatever the clock does.
 	Clock func() time.Time
-	// TxIDs makes transaction IDs; nil means 32 random bytes in hex. Each ID
-	// must be unique: a repeated one fails its submission.
+	// TxIDs makes the IDs of write transactions; nil means 32 random bytes in
+	// hex. Each ID must be unique: a repeated one fails its submission.
 	TxIDs func() string
 	// Logger receives the ledger's log; nil discards it.
 	Logger *slog.Logger
@@ -288,7 +288,10 @@ func (l *Ledger) Evaluate(ctx context.Context, org, fn string, args []byte) ([]b
 	}
 	var out []byte
 	err := l.view(func(tx *bolt.Tx) error {
-		st := newTxState(tx, true, l.cfg.TxIDs(), l.cfg.Clock().UTC(), org, nil)
+		// A query is no transaction of the ledger's: it takes a throwaway ID
+		// rather than one from cfg.TxIDs, so that queries never shift the
+		// IDs of writes.
+		st := newTxState(tx, true, randomTxID(), l.cfg.Clock().UTC(), org, nil)
 		var err error
 		out, err = l.contract.Invoke(st, fn, args)
 		return err
