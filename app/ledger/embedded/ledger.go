@@ -99,9 +99,13 @@ type Ledger struct {
 	lastTime time.Time
 	headHash [32]byte
 
-	state sync.Mutex // guards height and failed
+	state sync.Mutex // guards height, failed and committed
 	// height is the number of the last committed block (0: none).
 	height uint64
+	// committed is closed and replaced each time a block commits, and
+	// closed for good when the ledger closes: it wakes event feeds waiting
+	// for the next block (see Events).
+	committed chan struct{}
 	// failed is set when a commit failed; the ledger then refuses writes
 	// until it is reopened, because the file's state is no longer known.
 	failed error
@@ -208,6 +212,7 @@ func open(cfg Config, db *bolt.DB, log *slog.Logger) (*Ledger, error) {
 		queue:     make(chan *submission, 4*cfg.MaxBlockTxs),
 		done:      make(chan struct{}),
 		height:    m.height,
+		committed: make(chan struct{}),
 		headHash:  m.head,
 	}
 	for _, fn := range c.Functions() {
@@ -434,6 +439,7 @@ func (l *Ledger) Close() error {
 
 	l.state.Lock()
 	height, failed := l.height, l.failed
+	close(l.committed) // the writer has stopped: no block will follow
 	l.state.Unlock()
 	var errs []error
 	// Blocks written by this process were built and signed here, so a clean

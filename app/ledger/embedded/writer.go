@@ -153,6 +153,8 @@ func (l *Ledger) commitBlock(batch []*submission) {
 	l.lastTime = acc[len(acc)-1].st.ts
 	l.state.Lock()
 	l.height = number
+	close(l.committed)
+	l.committed = make(chan struct{})
 	l.state.Unlock()
 	if l.onBlock != nil {
 		txs := make([]appliedTx, len(acc))
