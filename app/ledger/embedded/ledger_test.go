@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -418,5 +419,68 @@ func TestEventID(t *testing.T) {
 	}
 	if _, err := eventID([]byte(`{"type":"X"}`)); err == nil {
 		t.Error("an event without an ID was accepted")
+	}
+}
+
+// TestReceiptsOfASharedBlock builds a block of three transactions and checks
+// each one's receipt, then that no single changed byte of a real receipt
+// (with a Merkle path and several events) verifies.
+func TestReceiptsOfASharedBlock(t *testing.T) {
+	l := openTest(t, Config{})
+	setupConsortium(t, l)
+	submit(t, l, orgProvider, contract.FnCollect, collectReq("shared", 1), nil)
+	var trades []contract.TradeRequest
+	for i := 0; i < 3; i++ {
+		trades = append(trades, tradeReq(fmt.Sprintf("st-%d", i), "shared"))
+	}
+	batch := []*submission{
+		{ctx: context.Background(), org: orgProvider, fn: contract.FnCollect, args: mustJSON(t, collectReq("s1", 2))},
+		{ctx: context.Background(), org: orgExchange, fn: contract.FnTradeBulk, args: mustJSON(t, contract.BulkTradeRequest{Trades: trades}),
+			transient: termsJSON(t, 10, 11, 12)},
+		{ctx: context.Background(), org: orgProvider, fn: contract.FnCollect, args: mustJSON(t, collectReq("s2", 3))},
+	}
+	for _, s := range batch {
+		s.done = make(chan outcome, 1)
+	}
+	l.commitBlock(batch)
+	anchor := []byte(l.TrustAnchor())
+	var bulkDoc []byte
+	for i, s := range batch {
+		o := <-s.done
+		if o.err != nil {
+			t.Fatalf("submission %d: %v", i, o.err)
+		}
+		doc, err := l.Receipt(context.Background(), o.res.TxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := receipt.Verify(doc, anchor)
+		if err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+		if p.BlockNumber != o.res.Block || p.TxID != o.res.TxID {
+			t.Errorf("receipt %d proves %s in block %d", i, p.TxID, p.BlockNumber)
+		}
+		if i == 1 {
+			bulkDoc = doc
+			if len(p.Events) != 3 {
+				t.Errorf("bulk receipt proves %d events, want 3", len(p.Events))
+			}
+		}
+	}
+	var r receipt.Receipt
+	if err := json.Unmarshal(bulkDoc, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Embedded.Proof.TreeSize != 3 || len(r.Embedded.Proof.Hashes) != 2 {
+		t.Fatalf("proof %+v: want a tree of 3 and a path of 2", r.Embedded.Proof)
+	}
+	for i := range bulkDoc {
+		bad := bytes.Clone(bulkDoc)
+		bad[i] ^= 0x01
+		var ve *receipt.Error
+		if _, err := receipt.Verify(bad, anchor); !errors.As(err, &ve) {
+			t.Fatalf("byte %d changed (%q → %q): %v", i, bulkDoc[i], bad[i], err)
+		}
 	}
 }
