@@ -7,14 +7,39 @@ import (
 	"strings"
 )
 
-// batch returns the batch with id, or nil. The copy is the caller's to change.
+// batch returns the batch with id, or nil. The copy is the caller's to
+// change. Decoded batches are kept for the rest of the transaction (a bulk
+// of trades reads the same batch many times); saveBatch keeps them current.
 func (t *txn) batch(id string) (*Batch, error) {
+	if b, ok := t.batches[id]; ok {
+		return b.clone(), nil
+	}
 	var b Batch
 	ok, err := t.getJSON(kBatch+id, &b)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &b, nil
+	t.batches[id] = &b
+	return b.clone(), nil
+}
+
+// clone copies b deeply enough that changing the copy (its lists, its
+// quality) leaves b as it was.
+func (b *Batch) clone() *Batch {
+	c := *b
+	c.Custodians = append([]string(nil), b.Custodians...)
+	c.Purposes = append([]string(nil), b.Purposes...)
+	c.Languages = append([]string(nil), b.Languages...)
+	c.Parents = append([]string(nil), b.Parents...)
+	if b.Quality != nil {
+		q := *b.Quality
+		c.Quality = &q
+	}
+	if b.Source != nil {
+		s := *b.Source
+		c.Source = &s
+	}
+	return &c
 }
 
 // mustBatch returns the batch with id or a not-found error naming field.
@@ -57,6 +82,7 @@ func (t *txn) saveBatch(old, b *Batch) error {
 			t.put(join(kCustody+c, b.ID), present)
 		}
 	}
+	t.batches[b.ID] = b.clone()
 	return t.putJSON(kBatch+b.ID, b)
 }
 

@@ -197,19 +197,17 @@ func history(t *txn, args []byte) (any, error) {
 		return nil, err
 	}
 	prefix := join(kHistory+req.BatchID, "")
-	items := []Event{}
+	// Events are immutable and stored as the contract encoded them: they are
+	// passed through as they are, not decoded and encoded again.
+	items := []json.RawMessage{}
 	next, err := t.pageOver(prefix, prefix, prefixEnd(prefix), req.PageToken, size, func(_ string, v []byte) (bool, error) {
-		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
-			return false, err
-		}
-		items = append(items, e)
+		items = append(items, json.RawMessage(v))
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return Page[Event]{Items: items, NextPageToken: next}, nil
+	return Page[json.RawMessage]{Items: items, NextPageToken: next}, nil
 }
 
 // maxGraphNodes bounds a lineage or impact answer.
