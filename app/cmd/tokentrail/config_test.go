@@ -71,7 +71,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{}, "Usage"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"serve", "--no-such-flag"}, "no-such-flag"},
-		{[]string{"serve", "--ledger", "fabric", "--data", filepath.Join(dir, "d1")}, "not available in this build"},
+		{[]string{"serve", "--ledger", "fabric", "--data", filepath.Join(dir, "d1")}, "needs --config with a fabric: section"},
 		{[]string{"serve", "--ledger", "paper", "--data", filepath.Join(dir, "d1")}, "embedded or fabric"},
 		{[]string{"serve", "--tls-cert", "x.pem", "--data", filepath.Join(dir, "d1")}, "--tls-key"},
 		{[]string{"serve", "--config", badCfg, "--data", filepath.Join(dir, "d2")}, "unknown role"},
