@@ -11,6 +11,14 @@
 #   scripts/network.sh down            stop the processes 'up' started; keep the ledgers
 #   scripts/network.sh clean           down, then delete network/.dev
 #
+# One node at a time (for fault tests; NODE as 'status' prints it: orderer1..3,
+# peer0.<org>.tokentrail.test, cc-<chaincode>). Signals go to the PID 'up'
+# recorded, never to a process found by name:
+#   scripts/network.sh stop NODE       SIGTERM (SIGKILL after 10 s)
+#   scripts/network.sh kill NODE       SIGKILL at once
+#   scripts/network.sh start NODE      start it again with the same configuration and data
+#   scripts/network.sh leader          print the Raft leader's name (exit 1 when none)
+#
 # Environment (all optional):
 #   CHAINCODE_NAME   chaincode deployed by 'up' (default tokentrail)
 #   CHAINCODE_CMD    Go package of its CCaaS server (default ./chaincode/cmd/tokentrail-cc;
@@ -288,6 +296,15 @@ start_chaincode() {
   fi
   stop_process "$proc"
   mv "$exe.new" "$exe"
+  launch_chaincode "$name" "$pkgid" "$port"
+}
+
+# launch_chaincode NAME PACKAGE_ID PORT: starts the server binary built
+# before (network/.bin/cc-NAME) and waits for its port.
+launch_chaincode() {
+  local name="$1" pkgid="$2" port="$3"
+  local proc="cc-$name" exe="$BIN/cc-$name"
+  [[ -x "$exe" ]] || die "$exe is missing (scripts/network.sh up builds it)"
   local -a tlsenv=()
   if [[ "${CHAINCODE_TLS:-1}" == 1 ]]; then
     tlsenv=(CHAINCODE_TLS_CERT="$(ccaas_server_tls)/server.crt"
@@ -524,6 +541,72 @@ post_deploy() {
     die "post-deploy command failed"
 }
 
+# ------------------------------------------------------ one node at a time ---
+
+# node_org NODE: the organisation of a peer node name, or nothing.
+node_org() {
+  local org
+  for org in "${PEER_ORGS[@]}"; do
+    if [[ "$1" == "$(peer_name "$org")" ]]; then
+      echo "$org"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# check_node NODE: dies unless NODE is a node of this network.
+check_node() {
+  local name="$1" o
+  [[ -d "$DEV" ]] || die "no network (scripts/network.sh up)"
+  for o in "${ORDERERS[@]}"; do [[ "$name" == "$o" ]] && return 0; done
+  node_org "$name" >/dev/null && return 0
+  if [[ "$name" == cc-* && -f "$CCDIR/${name#cc-}/running_id" ]]; then return 0; fi
+  die "unknown node '$name' (names as 'scripts/network.sh status' prints them)"
+}
+
+# node_kill NODE: SIGKILL to the recorded PID; waits until it is gone.
+node_kill() {
+  local name="$1" pid i
+  if ! pid="$(pid_of "$name")"; then
+    say "$name is not running"
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    alive "$name" || break
+    sleep 0.05
+  done
+  alive "$name" && die "$name (pid $pid) still running after SIGKILL"
+  rm -f "$RUN/$name.pid"
+  say "killed $name (pid $pid, SIGKILL)"
+}
+
+# node_start NODE: starts one node again, as 'up' would, with its data and
+# configuration; waits until its port answers. Does nothing if it runs.
+node_start() {
+  local name="$1" org d
+  if alive "$name"; then
+    say "$name is already running (pid $(pid_of "$name"))"
+    return 0
+  fi
+  case "$name" in
+    orderer*)
+      start_orderer "$name"
+      wait_port "$name" "$(orderer_ops_port "$name")" 30
+      ;;
+    peer0.*)
+      org="$(node_org "$name")"
+      start_peer "$org"
+      wait_port "$name" "$(peer_ops_port "$org")" 30
+      ;;
+    cc-*)
+      d="$CCDIR/${name#cc-}"
+      launch_chaincode "${name#cc-}" "$(cat "$d/running_id")" "$(cat "$d/port")"
+      ;;
+  esac
+}
+
 # -------------------------------------------------------------- commands ---
 
 network_up() {
@@ -668,6 +751,21 @@ main() {
     clean) network_clean ;;
     status) network_status ;;
     smoke) network_smoke ;;
+    stop | kill | start)
+      [[ $# -eq 1 ]] || die "usage: scripts/network.sh $cmd NODE"
+      load_ports
+      check_node "$1"
+      case "$cmd" in
+        stop) stop_process "$1" ;;
+        kill) node_kill "$1" ;;
+        start) node_start "$1" ;;
+      esac
+      ;;
+    leader)
+      [[ -d "$DEV" ]] || die "no network (scripts/network.sh up)"
+      load_ports
+      raft_leader || { echo "no Raft leader" >&2; exit 1; }
+      ;;
     deploy)
       [[ $# -eq 2 ]] || die "usage: scripts/network.sh deploy NAME CMD"
       load_ports
