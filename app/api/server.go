@@ -45,6 +45,9 @@ type Config struct {
 	// ChunkSize is the number of trades per ledger transaction in bulk
 	// requests (default [service.DefaultChunkSize]).
 	ChunkSize int
+	// Console, when set, is served at / and /assets/* without a key: the web
+	// console's static files (package web), which sign in client-side.
+	Console http.Handler
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -137,6 +140,13 @@ func (s *Server) routes(cfg Config) {
 	e.GET("/api/v1/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDocument)
 	})
+
+	// The web console: static files outside /api/v1, no key needed.
+	if cfg.Console != nil {
+		console := echo.WrapHandler(cfg.Console)
+		e.GET("/", console)
+		e.GET("/assets/*", console)
+	}
 
 	small := bodyLimit(MaxBody)
 	// Middleware is attached per route rather than to a group: an Echo group

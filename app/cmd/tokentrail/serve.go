@@ -25,6 +25,7 @@ import (
 	"github.com/tokentrail/tokentrail/app/ledger/embedded"
 	fabricledger "github.com/tokentrail/tokentrail/app/ledger/fabric"
 	"github.com/tokentrail/tokentrail/app/service"
+	"github.com/tokentrail/tokentrail/app/web"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
@@ -201,7 +202,8 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 		reg = prometheus.NewRegistry()
 	}
 	srv, err := api.New(api.Config{Ledger: l, Auth: authn, Logger: logger, Registry: reg,
-		RequestTimeout: c.requestTimeout, RateLimit: rate, RateBurst: burst, ChunkSize: c.bulkChunk})
+		RequestTimeout: c.requestTimeout, RateLimit: rate, RateBurst: burst, ChunkSize: c.bulkChunk,
+		Console: web.Handler()})
 	if err != nil {
 		return err
 	}
