@@ -55,7 +55,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Fatalf("README walk-through failed: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{`"type":"COLLECTED"`, `"type":"PROCESSED"`, `"type":"TRADED"`, "replay: 200", `"rule":"TT-R04"`, "422",
-		`"type":"AUDITED"`, `"wasDerivedFrom"`, `"compliant"`, "VERIFIED", "NOT VERIFIED"} {
+		`"type":"AUDITED"`, `"wasDerivedFrom"`, `"compliant"`, "VERIFIED", "NOT VERIFIED",
+		`"id":"notes-counted"`, "corpus matches its manifest"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the walk-through's output lacks %s:\n%s", want, out.String())
 		}
