@@ -4,7 +4,7 @@ GO        ?= go
 TIMEOUT   ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-unit test-fabric bench lint fmt
+.PHONY: all build test test-unit test-fabric bench lint fmt web
 
 all: build
 
@@ -34,6 +34,10 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+## web: rebuild the web console's embedded files (app/web/dist, committed) from app/web/src with the npm packages pinned in its package-lock.json
+web:
+	cd app/web && npm ci --no-audit --no-fund && npm run build
 
 ## fmt: format every Go file
 fmt:
