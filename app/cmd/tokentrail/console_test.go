@@ -24,7 +24,7 @@ import (
 	"github.com/tokentrail/tokentrail/app/web"
 )
 
-var updateScreenshot = flag.Bool("update-screenshot", false, "write the lineage screenshot of TestConsole to docs/img/lineage.png")
+var updateScreenshot = flag.Bool("update-screenshot", false, "write the screenshots of TestConsole to docs/img (lineage.png, impact.png)")
 
 // Batches of the console test: two collected batches merged into a corpus,
 // which is anonymised into the batch that is traded and audited.
@@ -320,6 +320,26 @@ func hasEdge(edges []edgeInfo, from, to, label string) bool {
 	return false
 }
 
+// screenshot saves the viewport as name in the artifact directory and, with
+// -update-screenshot, in docs/img for the README and docs/console.md.
+func (b *uiBrowser) screenshot(name string) {
+	b.t.Helper()
+	shot, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	path := filepath.Join(artifactDir(b.t), name)
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+	if *updateScreenshot {
+		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "img", name), shot, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
 // artifactDir is where the test leaves its screenshots: $TOKENTRAIL_TEST_ARTIFACTS,
 // or a fixed directory under the system's temporary directory.
 func artifactDir(t *testing.T) string {
@@ -338,7 +358,8 @@ func artifactDir(t *testing.T) string {
 // receipt, draw the lineage graph and check its nodes, edges and layers,
 // follow a node, the impact view, the compliance report and its evidence,
 // the price chart and the live feed; then sign in as the consumer and see
-// only what a consumer may. It writes a screenshot of the lineage view.
+// only what a consumer may. It writes screenshots of the lineage and impact
+// views.
 func TestConsole(t *testing.T) {
 	bin := buildBinary(t)
 	s := startServer(t, bin, filepath.Join(t.TempDir(), "data"))
@@ -475,20 +496,7 @@ func TestConsole(t *testing.T) {
 	if n := eval[int](b, `(() => { const c = document.querySelector('#graph canvas'); return c ? c.width * c.height : 0 })()`); n == 0 {
 		t.Fatal("the graph drew no canvas")
 	}
-	shot, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	shotPath := filepath.Join(artifactDir(t), "lineage.png")
-	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("lineage screenshot: %s", shotPath)
-	if *updateScreenshot {
-		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "img", "lineage.png"), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b.screenshot("lineage.png")
 
 	// Follow a node: a real click where Cytoscape drew it.
 	xy := eval[[]float64](b, `(() => { const n = window.__cy.getElementById(`+jsString(uiChats)+`); const p = n.renderedPosition();
@@ -528,6 +536,7 @@ func TestConsole(t *testing.T) {
 	if holders := eval[string](b, `document.getElementById('impact-holders').innerText`); !strings.Contains(holders, "ConsumerMSP") || !strings.Contains(holders, "ProcessorMSP") {
 		t.Errorf("impact holders: %q", holders)
 	}
+	b.screenshot("impact.png")
 
 	// The compliance report: every rule with a result, evidence linked to
 	// the event on its batch's timeline.

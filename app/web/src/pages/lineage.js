@@ -38,7 +38,7 @@ const style = [
   { selector: 'edge.holds', style: { 'line-style': 'dotted', 'line-color': '#90a4ae', 'target-arrow-color': '#90a4ae', 'width': 1, 'font-size': 10, 'color': '#607d8b' } },
   { selector: 'edge.circulation', style: { 'line-style': 'dashed', 'line-color': '#6a1b9a', 'target-arrow-color': '#6a1b9a', 'color': '#6a1b9a' } },
   { selector: 'edge.trade', style: { 'line-color': '#ef6c00', 'target-arrow-color': '#ef6c00', 'color': '#bf360c' } },
-  { selector: 'node.impacted', style: { 'border-color': colours.impact, 'border-width': 5, 'overlay-color': colours.impact, 'overlay-opacity': 0.08 } },
+  { selector: 'node.impacted', style: { 'border-color': colours.impact, 'border-width': 5 } },
   { selector: 'node.org.impacted', style: { 'border-width': 3 } },
   { selector: 'edge.impacted', style: { 'line-color': colours.impact, 'target-arrow-color': colours.impact } },
 ];
@@ -203,11 +203,11 @@ function impactSummary(impact) {
     h('ul', { class: 'plain', id: 'impact-holders' }, impact.holders.map((m) => h('li', {}, m))),
     h('h3', {}, 'Batches'),
     h('table', { class: 'list compact' },
-      h('thead', {}, h('tr', {}, ['Batch', 'Owner', 'Custodians', 'Circ.', 'Trades'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['Batch', 'Owner', 'Holders', 'Circ.', 'Trades'].map((c) => h('th', {}, c)))),
       h('tbody', {}, impact.batches.map((b) => h('tr', {},
         h('td', {}, h('a', { href: link.batch(b.batchId) }, h('code', {}, b.batchId))),
         h('td', {}, b.owner),
-        h('td', {}, fmt.list(b.custodians)),
+        h('td', { class: 'num', title: fmt.list(b.custodians) }, String((b.custodians || []).length)),
         h('td', { class: 'num' }, String((b.circulations || []).length)),
         h('td', { class: 'num' }, String((b.trades || []).length)))))));
 }
