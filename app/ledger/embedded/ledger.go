@@ -52,6 +52,10 @@ const maxBlockArgs = 8 << 20
 // ErrLocked means another process has the data directory open.
 var ErrLocked = errors.New("data directory is in use by another process")
 
+// ErrBusy means the writer's queue is full: the submission was not queued
+// and may be retried later. It wraps [ledger.ErrUnavailable].
+var ErrBusy = fmt.Errorf("embedded ledger is busy: its submission queue is full: %w", ledger.ErrUnavailable)
+
 // Config configures [Open]. Only Dir is required.
 type Config struct {
 	// Dir is the data directory; it is created (mode 0700) if missing.
@@ -248,9 +252,11 @@ func randomTxID() string {
 
 // Submit runs a write as org and returns once the block holding it is
 // durable. A contract refusal is returned as the contract's *contract.Error,
-// unchanged; a storage failure wraps [ledger.ErrUnavailable]. If ctx ends
-// after the submission was queued, Submit returns ctx.Err() but the
-// transaction may still commit, as on any ledger.
+// unchanged; a storage failure wraps [ledger.ErrUnavailable]. The queue
+// holds 4×[Config.MaxBlockTxs] submissions: when it is full Submit fails at
+// once with [ErrBusy] rather than wait, so callers never pile up behind a
+// slow disk. If ctx ends after the submission was queued, Submit returns
+// ctx.Err() but the transaction may still commit, as on any ledger.
 func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error) {
 	if !l.fns[fn] {
 		return ledger.Result{}, &contract.Error{Kind: contract.KindInvalid, Field: "function",
@@ -267,12 +273,16 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 		l.mu.RUnlock()
 		return ledger.Result{}, fmt.Errorf("embedded ledger is closed: %w", ledger.ErrUnavailable)
 	}
+	if err := ctx.Err(); err != nil {
+		l.mu.RUnlock()
+		return ledger.Result{}, err
+	}
 	select {
 	case l.queue <- s:
 		l.mu.RUnlock()
-	case <-ctx.Done():
+	default:
 		l.mu.RUnlock()
-		return ledger.Result{}, ctx.Err()
+		return ledger.Result{}, ErrBusy
 	}
 	select {
 	case o := <-s.done:

@@ -138,12 +138,20 @@ func (l *Ledger) commitBlock(batch []*submission) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		// bbolt rolled back, but after a failed write or fsync the file's
-		// contents are not known: stop taking writes until reopened.
-		l.state.Lock()
-		l.failed = err
-		l.state.Unlock()
-		l.log.Error("block commit failed; the ledger refuses writes until restarted", "block", number, "err", err)
+		// bbolt rolled back. When the file still ends at the previous
+		// block, the commit failed before its meta page was written (a
+		// full disk fails the page writes): nothing of the block is in the
+		// file and the ledger goes on. Otherwise — the meta page was written
+		// but its fsync failed — the file's contents are not known: stop
+		// taking writes until reopened, when the chain is verified again.
+		if l.headUnchanged() {
+			l.log.Error("block commit failed; nothing of it was written, the ledger goes on", "block", number, "err", err)
+		} else {
+			l.state.Lock()
+			l.failed = err
+			l.state.Unlock()
+			l.log.Error("block commit failed; the ledger refuses writes until restarted", "block", number, "err", err)
+		}
 		for _, a := range acc {
 			a.s.done <- outcome{err: fmt.Errorf("commit block %d: %v: %w", number, err, ledger.ErrUnavailable)}
 		}
@@ -166,6 +174,14 @@ func (l *Ledger) commitBlock(batch []*submission) {
 	for _, a := range acc {
 		a.s.done <- outcome{res: ledger.Result{TxID: a.st.txID, Block: number, Payload: a.result}}
 	}
+}
+
+// headUnchanged reports whether the file's head is still the last block this
+// writer committed. Only the writer calls it.
+func (l *Ledger) headUnchanged() bool {
+	var m meta
+	err := l.db.View(func(tx *bolt.Tx) (err error) { m, err = readMeta(tx); return err })
+	return err == nil && m.height == l.height && m.head == l.headHash
 }
 
 // execute runs one submission with the contract. A returned error goes to
