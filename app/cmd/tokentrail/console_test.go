@@ -114,7 +114,9 @@ func (b *uiBrowser) problem(format string, a ...any) {
 	b.problems = append(b.problems, fmt.Sprintf(format, a...))
 }
 
-func startBrowser(t *testing.T, base, downloads string) *uiBrowser {
+// requireChromium returns the browser to drive. Without one the test fails
+// when CI is set (CI must run it) and is skipped otherwise.
+func requireChromium(t *testing.T) string {
 	t.Helper()
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -123,6 +125,11 @@ func startBrowser(t *testing.T, base, downloads string) *uiBrowser {
 		}
 		t.Skip("Chromium is not installed (apt-get install chromium, or set TOKENTRAIL_CHROMIUM); the console's browser test is skipped outside CI")
 	}
+	return chromium
+}
+
+func startBrowser(t *testing.T, chromium, base, downloads string) *uiBrowser {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -361,11 +368,12 @@ func artifactDir(t *testing.T) string {
 // only what a consumer may. It writes screenshots of the lineage and impact
 // views.
 func TestConsole(t *testing.T) {
+	chromium := requireChromium(t)
 	bin := buildBinary(t)
 	s := startServer(t, bin, filepath.Join(t.TempDir(), "data"))
 	consoleData(t, s)
 	downloads := t.TempDir()
-	b := startBrowser(t, s.url, downloads)
+	b := startBrowser(t, chromium, s.url, downloads)
 
 	// The page itself needs no key and is locked down by its CSP.
 	resp, err := http.Get(s.url + "/")
