@@ -426,6 +426,25 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("text batches: %v, want [%s]", rows, uiChats)
 	}
 
+	// Paging through four batches three at a time: forward and back.
+	listed := `[...document.querySelectorAll('#batch-results tr[data-batch]')].map(r => r.dataset.batch)`
+	b.goTo("#/batches?pageSize=3")
+	first := eval[[]string](b, listed)
+	b.do("next page", chromedp.Click(chromedp.CSS(`#page-next`)))
+	b.waitPage("#/batches?pageSize=3")
+	second := eval[[]string](b, listed)
+	if len(first) != 3 || len(second) != 1 || strings.Contains(strings.Join(first, " "), second[0]) {
+		t.Fatalf("pages of 3: %v then %v", first, second)
+	}
+	if !eval[bool](b, `document.getElementById('page-next').disabled`) {
+		t.Fatal("the last page offers a next page")
+	}
+	b.do("previous page", chromedp.Click(chromedp.CSS(`#page-prev`)))
+	b.waitPage("#/batches?pageSize=3")
+	if again := eval[[]string](b, listed); strings.Join(again, " ") != strings.Join(first, " ") {
+		t.Fatalf("back to the first page: %v, want %v", again, first)
+	}
+
 	// A batch: fields, custodians and its timeline with transaction IDs.
 	b.goTo("#/batches")
 	b.do("open a batch", chromedp.Click(chromedp.CSS(`#batch-results tr[data-batch="`+uiAnon+`"] a`)))

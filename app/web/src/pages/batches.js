@@ -3,7 +3,7 @@ import { h, link, fmt, piBadge, statusBadge } from '../dom.js';
 import { get, query } from '../api.js';
 import { sectors, modalities, statuses } from './options.js';
 
-const PAGE_SIZE = 25;
+const DEFAULT_PAGE_SIZE = 25;
 
 function select(name, values, current) {
   return h('select', { name, id: `f-${name}` },
@@ -14,6 +14,8 @@ function select(name, values, current) {
 export async function render(main, route, ctx) {
   const p = route.params;
   const filters = { sector: p.get('sector') || '', modality: p.get('modality') || '', owner: p.get('owner') || '', status: p.get('status') || '' };
+  const size = Number(p.get('pageSize'));
+  const pageSize = Number.isInteger(size) && size >= 1 && size <= 500 ? size : DEFAULT_PAGE_SIZE;
 
   const form = h('form', { class: 'filters', id: 'batch-filters' },
     h('label', {}, 'Sector ', select('sector', sectors, filters.sector)),
@@ -24,7 +26,9 @@ export async function render(main, route, ctx) {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const fd = new FormData(form);
-    location.hash = '#/batches' + query(Object.fromEntries([...fd.entries()].map(([k, v]) => [k, String(v).trim()])));
+    const q = Object.fromEntries([...fd.entries()].map(([k, v]) => [k, String(v).trim()]));
+    if (pageSize !== DEFAULT_PAGE_SIZE) q.pageSize = pageSize;
+    location.hash = '#/batches' + query(q);
   });
 
   const results = h('div', { id: 'batch-results' });
@@ -36,7 +40,7 @@ export async function render(main, route, ctx) {
 
   async function show() {
     ctx.setState('loading');
-    const page = await get('/batches' + query({ ...filters, pageSize: PAGE_SIZE, pageToken: tokens[pageIndex] }));
+    const page = await get('/batches' + query({ ...filters, pageSize, pageToken: tokens[pageIndex] }));
     if (ctx.stale()) return;
     const items = page.items || [];
     if (page.nextPageToken) tokens[pageIndex + 1] = page.nextPageToken;
