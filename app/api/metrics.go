@@ -21,6 +21,7 @@ type Metrics struct {
 	submits      *prometheus.CounterVec
 	height       prometheus.Gauge
 	bulkRejected prometheus.Counter
+	busy         *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them, with the Go runtime and
@@ -53,8 +54,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tokentrail_bulk_trades_rejected_total",
 			Help: "Trades of bulk requests that were not recorded.",
 		}),
+		busy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokentrail_http_busy_total",
+			Help: "Requests answered 503 at once because the server's concurrent reads or writes (kind) and their queue were full.",
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.commit, m.submits, m.height, m.bulkRejected,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.commit, m.submits, m.height, m.bulkRejected, m.busy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -70,6 +75,13 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 	s := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, s).Inc()
 	m.latency.WithLabelValues(route, method, s).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeBusy(kind string) {
+	if m == nil {
+		return
+	}
+	m.busy.WithLabelValues(kind).Inc()
 }
 
 // instrumented wraps a ledger to time commits and follow the block height.

@@ -45,6 +45,16 @@ type Config struct {
 	// ChunkSize is the number of trades per ledger transaction in bulk
 	// requests (default [service.DefaultChunkSize]).
 	ChunkSize int
+	// MaxInflightWrites bounds the write requests served at once and
+	// MaxQueuedWrites those waiting for a turn, each for at most QueueWait;
+	// a bulk request counts as several writes. A write finding both full is
+	// answered 503 with Retry-After at once. MaxInflightReads and
+	// MaxQueuedReads do the same for reads. Zero means the default
+	// ([DefaultMaxInflightWrites] and the like); a negative queue bound
+	// means no request waits.
+	MaxInflightWrites, MaxQueuedWrites int
+	MaxInflightReads, MaxQueuedReads   int
+	QueueWait                          time.Duration
 	// Console, when set, is served at / and /assets/* without a key: the web
 	// console's static files (package web), which sign in client-side.
 	Console http.Handler
@@ -58,6 +68,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	limiter *rateLimiter
+	writes  *gate // concurrent write requests
+	reads   *gate // concurrent read requests
 }
 
 // New builds the server.
@@ -81,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	s.svc = service.New(l, cfg.Logger, service.WithChunkSize(cfg.ChunkSize))
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
+	if err := s.setupAdmission(cfg); err != nil {
+		return nil, err
 	}
 
 	e := echo.New()
@@ -152,9 +167,17 @@ func (s *Server) routes(cfg Config) {
 	// Middleware is attached per route rather than to a group: an Echo group
 	// with middleware registers a catch-all that would answer 404 where the
 	// path exists but the method does not (405).
+	// Every request holds a read or write slot while it runs (see
+	// admission.go); a bulk request holds several.
 	guard := []echo.MiddlewareFunc{timeout(cfg.RequestTimeout), s.authenticate, s.rateLimit}
+	weight := map[string]int64{`/trades\:bulk`: bulkWeight}
 	v1 := func(method, path string, h echo.HandlerFunc, limit ...echo.MiddlewareFunc) {
-		e.Add(method, "/api/v1"+path, h, append(append([]echo.MiddlewareFunc{}, guard...), limit...)...)
+		g := s.reads
+		if method != http.MethodGet {
+			g = s.writes
+		}
+		mw := append(append([]echo.MiddlewareFunc{}, guard...), s.admit(g, max(1, weight[path])))
+		e.Add(method, "/api/v1"+path, h, append(mw, limit...)...)
 	}
 
 	v1(http.MethodPost, "/participants", s.registerParticipant, small)

@@ -40,6 +40,10 @@ type serveConfig struct {
 	requestTimeout                 time.Duration
 	shutdownTimeout                time.Duration
 	bulkChunk                      int
+	// Admission limits: concurrent and queued requests (see api.Config).
+	maxInflightWrites, maxQueuedWrites int
+	maxInflightReads, maxQueuedReads   int
+	queueWait                          time.Duration
 }
 
 // Rate limits used when --rate-limit is "auto".
@@ -82,6 +86,33 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 30*time.Second, "longest time one API request may take")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, longest wait for in-flight requests to finish")
 	fs.IntVar(&c.bulkChunk, "bulk-chunk", service.DefaultChunkSize, "trades per ledger transaction in bulk requests")
+	limits := []struct {
+		v         *int
+		name, env string
+		def       int
+		usage     string
+	}{
+		{&c.maxInflightWrites, "max-inflight-writes", "TOKENTRAIL_MAX_INFLIGHT_WRITES", api.DefaultMaxInflightWrites,
+			"write requests served at once (a bulk request counts as 8)"},
+		{&c.maxQueuedWrites, "max-queued-writes", "TOKENTRAIL_MAX_QUEUED_WRITES", api.DefaultMaxQueuedWrites,
+			"write requests waiting for a turn; past this a write is answered 503 with Retry-After at once (0: none waits)"},
+		{&c.maxInflightReads, "max-inflight-reads", "TOKENTRAIL_MAX_INFLIGHT_READS", api.DefaultMaxInflightReads,
+			"read requests served at once"},
+		{&c.maxQueuedReads, "max-queued-reads", "TOKENTRAIL_MAX_QUEUED_READS", api.DefaultMaxQueuedReads,
+			"read requests waiting for a turn; past this a read is answered 503 with Retry-After at once (0: none waits)"},
+	}
+	for _, l := range limits {
+		def, err := strconv.Atoi(envDefault(getenv, l.env, strconv.Itoa(l.def)))
+		if err != nil {
+			return c, usagef("%s must be a whole number", l.env)
+		}
+		fs.IntVar(l.v, l.name, def, l.usage+" ["+l.env+"]")
+	}
+	waitDef, err := time.ParseDuration(envDefault(getenv, "TOKENTRAIL_QUEUE_WAIT", api.DefaultQueueWait.String()))
+	if err != nil {
+		return c, usagef("TOKENTRAIL_QUEUE_WAIT must be a duration such as 2s")
+	}
+	fs.DurationVar(&c.queueWait, "queue-wait", waitDef, "longest a queued request waits for a turn before it is answered 503 [TOKENTRAIL_QUEUE_WAIT]")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
@@ -96,6 +127,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (se
 	}
 	if c.bulkChunk < 1 || c.bulkChunk > contract.MaxBulkTrades {
 		return c, usagef("--bulk-chunk must be from 1 to %d", contract.MaxBulkTrades)
+	}
+	if c.maxInflightWrites < 1 || c.maxInflightReads < 1 || c.maxQueuedWrites < 0 || c.maxQueuedReads < 0 || c.queueWait <= 0 {
+		return c, usagef("--max-inflight-writes and --max-inflight-reads must be at least 1, --max-queued-writes and --max-queued-reads not negative, --queue-wait positive")
 	}
 	return c, nil
 }
@@ -203,6 +237,8 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 	}
 	srv, err := api.New(api.Config{Ledger: l, Auth: authn, Logger: logger, Registry: reg,
 		RequestTimeout: c.requestTimeout, RateLimit: rate, RateBurst: burst, ChunkSize: c.bulkChunk,
+		MaxInflightWrites: c.maxInflightWrites, MaxQueuedWrites: noneIfZero(c.maxQueuedWrites),
+		MaxInflightReads: c.maxInflightReads, MaxQueuedReads: noneIfZero(c.maxQueuedReads), QueueWait: c.queueWait,
 		Console: web.Handler()})
 	if err != nil {
 		return err
@@ -239,7 +275,9 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("tokentrail ready", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
-		"ledger", info.Kind, "height", info.Height, "data", c.data, "metrics", c.metrics, "rateLimit", rate, "version", version)
+		"ledger", info.Kind, "height", info.Height, "data", c.data, "metrics", c.metrics, "rateLimit", rate,
+		"maxInflightWrites", c.maxInflightWrites, "maxQueuedWrites", c.maxQueuedWrites,
+		"maxInflightReads", c.maxInflightReads, "maxQueuedReads", c.maxQueuedReads, "version", version)
 
 	select {
 	case err := <-served:
@@ -255,6 +293,15 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// noneIfZero maps a queue bound of 0 ("none waits") to api.Config's
+// spelling of it (negative; zero there means the default).
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func rateLimit(c serveConfig, configured bool) (float64, int, error) {
