@@ -35,7 +35,9 @@ type memLedger struct {
 
 	mu       sync.Mutex
 	height   uint64
-	receipts map[string]uint64 // txID → block
+	receipts map[string]uint64  // txID → block
+	feed     []ledger.Committed // every committed transaction's event
+	wake     chan struct{}      // closed and replaced on each commit
 	submits  atomic.Int64
 	evals    atomic.Int64
 	down     atomic.Bool
@@ -43,7 +45,7 @@ type memLedger struct {
 
 func newMemLedger() *memLedger {
 	clock := contracttest.NewClock()
-	return &memLedger{m: contracttest.NewMemLedger(clock.Now), clock: clock, receipts: map[string]uint64{}}
+	return &memLedger{m: contracttest.NewMemLedger(clock.Now), clock: clock, receipts: map[string]uint64{}, wake: make(chan struct{})}
 }
 
 func (l *memLedger) Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error) {
@@ -59,9 +61,11 @@ func (l *memLedger) Submit(ctx context.Context, org, fn string, args []byte, tra
 		return ledger.Result{}, err
 	}
 	txID := ""
+	var payload []byte
 	if len(l.m.Events) > before {
+		payload = l.m.Events[len(l.m.Events)-1]
 		var we contract.WriteEvent
-		if err := json.Unmarshal(l.m.Events[len(l.m.Events)-1], &we); err != nil {
+		if err := json.Unmarshal(payload, &we); err != nil {
 			return ledger.Result{}, err
 		}
 		if len(we.Events) > 0 {
@@ -75,6 +79,11 @@ func (l *memLedger) Submit(ctx context.Context, org, fn string, args []byte, tra
 	block := l.height
 	l.height++
 	l.receipts[txID] = block
+	if payload != nil {
+		l.feed = append(l.feed, ledger.Committed{Position: ledger.Position{Block: block}, TxID: txID, Payload: payload})
+		close(l.wake)
+		l.wake = make(chan struct{})
+	}
 	return ledger.Result{TxID: txID, Block: block, Payload: out}, nil
 }
 
@@ -103,6 +112,42 @@ func (l *memLedger) Info(ctx context.Context) (ledger.Info, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return ledger.Info{Kind: "test", Height: l.height, TrustAnchor: "-----BEGIN PUBLIC KEY-----\ntest\n-----END PUBLIC KEY-----\n"}, nil
+}
+
+// Events delivers the committed transactions' events from from, then waits
+// for more: one transaction per block.
+func (l *memLedger) Events(ctx context.Context, from ledger.Position, fn func(ledger.Committed) error) error {
+	l.mu.Lock()
+	if from == ledger.Live {
+		from = ledger.Position{Block: l.height}
+	}
+	l.mu.Unlock()
+	next := 0
+	for {
+		if l.down.Load() {
+			return ledger.ErrUnavailable
+		}
+		l.mu.Lock()
+		items, wake := l.feed[next:], l.wake
+		l.mu.Unlock()
+		for _, c := range items {
+			next++
+			if c.Position.Before(from) {
+				continue
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if len(items) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
 }
 
 func (l *memLedger) Ready(ctx context.Context) error {

@@ -26,6 +26,15 @@ type Ledger interface {
 	Info(ctx context.Context) (ledger.Info, error)
 	// Ready returns nil when the ledger can take requests.
 	Ready(ctx context.Context) error
+	// Events calls fn with the chaincode event (a contract.WriteEvent) of
+	// every committed transaction at or after from, in commit order, then
+	// with each new one as it commits; [ledger.Live] starts after the last
+	// transaction committed when it is called. Positions are stable: the
+	// same position names the same transaction on every call. It returns
+	// ctx.Err() when ctx ends, fn's error when fn fails, and an error
+	// wrapping [ledger.ErrUnavailable] when the ledger closes or cannot be
+	// read.
+	Events(ctx context.Context, from ledger.Position, fn func(ledger.Committed) error) error
 }
 
 // ContractError returns the contract's error carried by err: a
