@@ -28,7 +28,12 @@ const (
 // unknown fields, wrong types, trailing data and other media types are
 // refused with a message that names what to fix. Nothing the client sent is
 // quoted except field names, and the answer is JSON-encoded.
-func decodeBody(c echo.Context, v any) error {
+func decodeBody(c echo.Context, v any) error { return decodeJSON(c, v, true) }
+
+// decodeJSON is decodeBody, refusing unknown fields only when strict: bodies
+// in another project's format (OpenLineage events) may carry fields this API
+// does not read.
+func decodeJSON(c echo.Context, v any, strict bool) error {
 	r := c.Request()
 	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -40,7 +45,9 @@ func decodeBody(c echo.Context, v any) error {
 		return badRequest("body", "the request body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}

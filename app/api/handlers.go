@@ -356,9 +356,16 @@ func (s *Server) lineage(c echo.Context) error {
 	if req.Depth, err = q.intIn("depth", defaultLineageDepth, 1, maxLineageDepth); err != nil {
 		return err
 	}
-	format, err := q.enum("format", "json", "prov-json")
+	format, err := q.enum("format", "json", "prov-json", "openlineage")
 	if err != nil {
 		return err
+	}
+	if format == "openlineage" {
+		doc, err := s.svc.LineageOpenLineage(c.Request().Context(), identityOf(c).MSPID, req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, doc)
 	}
 	if format == "prov-json" {
 		doc, err := s.svc.LineagePROV(c.Request().Context(), identityOf(c).MSPID, req)

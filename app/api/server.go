@@ -45,6 +45,9 @@ type Config struct {
 	// ChunkSize is the number of trades per ledger transaction in bulk
 	// requests (default [service.DefaultChunkSize]).
 	ChunkSize int
+	// LineageNamespace is the OpenLineage namespace of the ledger's batches
+	// (default "tokentrail://" and the ledger's kind).
+	LineageNamespace string
 	// MaxInflightWrites bounds the write requests served at once and
 	// MaxQueuedWrites those waiting for a turn, each for at most QueueWait;
 	// a bulk request counts as several writes. A write finding both full is
@@ -90,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		s.metrics = m
 		l = instrumented{Ledger: l, m: m}
 	}
-	s.svc = service.New(l, cfg.Logger, service.WithChunkSize(cfg.ChunkSize))
+	s.svc = service.New(l, cfg.Logger, service.WithChunkSize(cfg.ChunkSize), service.WithLineageNamespace(cfg.LineageNamespace))
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
@@ -192,6 +195,7 @@ func (s *Server) routes(cfg Config) {
 	v1(http.MethodPost, "/batches/:id/freeze", s.freeze, small)
 	v1(http.MethodPost, "/batches/:id/unfreeze", s.unfreeze, small)
 	v1(http.MethodPost, "/batches/:id/retire", s.retire, small)
+	v1(http.MethodPost, "/openlineage", s.recordOpenLineage, small)
 
 	v1(http.MethodGet, "/participants", s.listParticipants)
 	v1(http.MethodGet, "/participants/:mspId", s.getParticipant)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/tokentrail/tokentrail/app/ledger"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
@@ -28,6 +29,10 @@ type Service struct {
 	l     Ledger
 	log   *slog.Logger
 	chunk int
+
+	nsMu sync.Mutex // guards ns
+	// ns is the OpenLineage namespace of the ledger's batches; see Namespace.
+	ns string
 }
 
 // Option configures a [Service].
