@@ -45,6 +45,9 @@ type Config struct {
 	// ChunkSize is the number of trades per ledger transaction in bulk
 	// requests (default [service.DefaultChunkSize]).
 	ChunkSize int
+	// StreamHeartbeat is how often an idle event stream sends a comment
+	// (default [DefaultStreamHeartbeat]).
+	StreamHeartbeat time.Duration
 	// LineageNamespace is the OpenLineage namespace of the ledger's batches
 	// (default "tokentrail://" and the ledger's kind).
 	LineageNamespace string
@@ -73,6 +76,7 @@ type Server struct {
 	limiter *rateLimiter
 	writes  *gate // concurrent write requests
 	reads   *gate // concurrent read requests
+	streams *streams
 }
 
 // New builds the server.
@@ -83,7 +87,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{auth: cfg.Auth, log: cfg.Logger}
+	s := &Server{auth: cfg.Auth, log: cfg.Logger, streams: newStreams(cfg.StreamHeartbeat)}
 	l := cfg.Ledger
 	if cfg.Registry != nil {
 		m, err := NewMetrics(cfg.Registry)
@@ -209,6 +213,9 @@ func (s *Server) routes(cfg Config) {
 	v1(http.MethodGet, "/prices", s.prices)
 	v1(http.MethodGet, "/events/:eventId/receipt", s.receipt)
 	v1(http.MethodGet, "/ledger", s.ledgerInfo)
+	// An event stream outlives any request timeout: it ends when the client
+	// goes or the server shuts down (CloseStreams).
+	e.GET("/api/v1/events/stream", s.eventStream, s.authenticate, s.rateLimit)
 }
 
 func (s *Server) healthz(c echo.Context) error {

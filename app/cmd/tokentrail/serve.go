@@ -253,6 +253,8 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 		ErrorLog:          log.New(slogWriter{logger}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Event streams never finish by themselves: end them when shutting down.
+	hs.RegisterOnShutdown(srv.CloseStreams)
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
