@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RSS is one process's resident memory (VmRSS) at rest, sampled just before
+// the run, and every 250 ms during it.
+type RSS struct {
+	Name       string  `json:"name"`
+	PID        int     `json:"pid"`
+	RestMB     float64 `json:"restMB"`
+	LoadMeanMB float64 `json:"loadMeanMB"`
+	LoadMaxMB  float64 `json:"loadMaxMB"`
+}
+
+type rssSampler struct {
+	procs []RSS
+	sum   []float64
+	n     int
+	stopc chan struct{}
+	wg    sync.WaitGroup
+}
+
+// vmRSS returns the VmRSS of pid in MB, or -1 when it cannot be read.
+func vmRSS(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v) // "123456 kB"
+			if len(f) >= 1 {
+				kb, err := strconv.ParseFloat(f[0], 64)
+				if err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// rssTargets lists the processes named by --rss and --rss-pids, and the load
+// generator itself.
+func rssTargets(c Config) []RSS {
+	var out []RSS
+	for _, s := range c.RSS {
+		name, pid, ok := strings.Cut(s, "=")
+		if n, err := strconv.Atoi(pid); ok && err == nil {
+			out = append(out, RSS{Name: name, PID: n})
+		}
+	}
+	if c.RSSDir != "" {
+		files, _ := filepath.Glob(filepath.Join(c.RSSDir, "*.pid"))
+		sort.Strings(files)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			fields := strings.Fields(string(b))
+			if len(fields) == 0 {
+				continue
+			}
+			if n, err := strconv.Atoi(fields[0]); err == nil {
+				out = append(out, RSS{Name: strings.TrimSuffix(filepath.Base(f), ".pid"), PID: n})
+			}
+		}
+	}
+	return append(out, RSS{Name: "load generator (bench)", PID: os.Getpid()})
+}
+
+func startRSS(c Config) *rssSampler {
+	s := &rssSampler{procs: rssTargets(c), stopc: make(chan struct{})}
+	s.sum = make([]float64, len(s.procs))
+	for i := range s.procs {
+		s.procs[i].RestMB = vmRSS(s.procs[i].PID)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopc:
+				return
+			case <-t.C:
+				s.n++
+				for i := range s.procs {
+					v := vmRSS(s.procs[i].PID)
+					s.sum[i] += v
+					s.procs[i].LoadMaxMB = max(s.procs[i].LoadMaxMB, v)
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() []RSS {
+	close(s.stopc)
+	s.wg.Wait()
+	for i := range s.procs {
+		if s.n > 0 {
+			s.procs[i].LoadMeanMB = s.sum[i] / float64(s.n)
+		}
+	}
+	return s.procs
+}

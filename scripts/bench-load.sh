@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# HTTP load benchmarks (docs/benchmarks.md, "HTTP load"). Starts its own
+# `tokentrail serve` on loopback, drives it with `tokentrail bench` and writes
+# every result as JSON (and text) to $OUT. Bounded: each scenario runs for
+# $DURATION; the preload stops at $EVENTS events or 10 minutes.
+#
+#   scripts/bench-load.sh embedded   fresh embedded ledgers in $WORK (outside the repository):
+#                                    single-event writes and bulk trades, each with the raw bbolt
+#                                    ceiling of the same writes in the same blocks; then a ledger
+#                                    preloaded with $EVENTS (1,000,000) events and the reads
+#   scripts/bench-load.sh fabric     the development Fabric network (network/.dev; brought up, and
+#                                    cleaned afterwards, if it is not running): the onekey
+#                                    chaincode's rate (the ceiling), single-event writes, bulk
+#                                    trades, a preload of $EVENTS (100,000) events and the reads
+#
+# Environment: CLIENTS (64) single-event write clients; BULK_CLIENTS (4); READ_CLIENTS (8);
+# DURATION (20s); EVENTS; PORT (18080); WORK (a new directory under /tmp, removed afterwards
+# unless KEEP=1); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
+# $WORK goes); SCENARIOS to run a subset, e.g. "collect history".
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+mode="${1:-embedded}"
+case "$mode" in
+embedded) : "${EVENTS:=1000000}" ;;
+fabric) : "${EVENTS:=100000}" ;;
+*)
+  echo "usage: $0 embedded|fabric" >&2
+  exit 2
+  ;;
+esac
+: "${CLIENTS:=64}" "${BULK_CLIENTS:=4}" "${READ_CLIENTS:=8}" "${DURATION:=20s}" "${PORT:=18080}"
+: "${SCENARIOS:=onekey collect circulate trade bulk preload history lineage impact compliance trades-page}"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+WORK="${WORK:-$(mktemp -d /tmp/tokentrail-bench-XXXXXX)}"
+OUT="${OUT:-$WORK/results}"
+mkdir -p "$WORK" "$OUT"
+url="http://127.0.0.1:$PORT"
+bin="$WORK/tokentrail"
+
+say() { printf '%s bench-load: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+serve_pid=""
+net_started=0
+finish() {
+  local rc=$?
+  stop_serve
+  if [[ "$net_started" == 1 ]]; then
+    say "taking down the network this script brought up"
+    scripts/network.sh clean >/dev/null || rc=1
+  fi
+  if [[ "${KEEP:-0}" != 1 ]]; then
+    if [[ "$OUT" == "$WORK"/* ]]; then
+      mkdir -p "/tmp/tokentrail-bench-results-$stamp"
+      cp -r "$OUT"/. "/tmp/tokentrail-bench-results-$stamp"/
+      say "results in /tmp/tokentrail-bench-results-$stamp"
+    fi
+    rm -rf "$WORK"
+  else
+    say "kept $WORK"
+  fi
+  exit "$rc"
+}
+trap finish EXIT
+
+# start_serve DATA [serve flags...]: starts tokentrail serve and waits until it is ready.
+start_serve() {
+  local data="$1"
+  shift
+  "$bin" serve --addr "127.0.0.1:$PORT" --data "$data" --log-level warn "$@" >"$OUT/serve-$(basename "$data").log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 1 600); do
+    if curl -fsS "$url/readyz" >/dev/null 2>&1; then
+      say "serve (PID $serve_pid) ready on $url, data $data"
+      return 0
+    fi
+    if ! kill -0 "$serve_pid" 2>/dev/null; then
+      cat "$OUT/serve-$(basename "$data").log" >&2
+      serve_pid=""
+      return 1
+    fi
+    sleep 0.5
+  done
+  say "serve did not become ready"
+  return 1
+}
+
+# stop_serve: SIGTERM to the serve this script started (its PID only), then waits.
+stop_serve() {
+  if [[ -n "$serve_pid" ]] && kill -0 "$serve_pid" 2>/dev/null; then
+    kill -TERM "$serve_pid"
+    wait "$serve_pid" 2>/dev/null || true
+  fi
+  serve_pid=""
+}
+
+# bench NAME [bench flags...]: one run, its JSON in $OUT/NAME.json and text on stderr.
+bench() {
+  local name="$1"
+  shift
+  say "run $name: $*"
+  "$bin" bench --url "$url" --json --label "$mode" --rss "app=$serve_pid" "$@" >"$OUT/$name.json" 2>"$OUT/$name.txt" ||
+    { cat "$OUT/$name.txt" >&2; return 1; }
+  grep -v '^bench:' "$OUT/$name.txt" >&2 || true
+}
+
+machine() {
+  {
+    echo "date: $(date -u +%FT%TZ)"
+    echo "nproc: $(nproc)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+    echo "mem: $(grep MemTotal /proc/meminfo)"
+    echo "uptime: $(uptime)"
+    echo "go: $(go version)"
+    echo "git: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- app chaincode || echo ' (with uncommitted changes in app/ or chaincode/)')"
+    df -h "$WORK" | tail -1
+  } >"$OUT/machine-$1.txt"
+  cat "$OUT/machine-$1.txt" >&2
+}
+
+say "building tokentrail into $bin"
+go build -o "$bin" ./app/cmd/tokentrail
+machine start
+
+if [[ "$mode" == embedded ]]; then
+  keys() { echo "$1/dev-credentials.json"; }
+  w="$WORK/data-writes"
+  start_serve "$w"
+  for s in collect circulate trade; do
+    want "$s" && bench "embedded-$s" --keys "$(keys "$w")" --scenario "$s" --clients "$CLIENTS" --duration "$DURATION" --ceiling --ceiling-dir "$WORK"
+  done
+  want bulk && bench embedded-bulk --keys "$(keys "$w")" --scenario bulk --clients "$BULK_CLIENTS" --duration "$DURATION" --ceiling --ceiling-dir "$WORK"
+  stop_serve
+  rm -rf "$w"
+  r="$WORK/data-reads"
+  start_serve "$r"
+  want preload && bench embedded-preload --keys "$(keys "$r")" --scenario preload --events "$EVENTS" --clients "$BULK_CLIENTS"
+  du -sh "$r" >"$OUT/embedded-ledger-size.txt"
+  for s in history lineage impact compliance trades-page; do
+    want "$s" && bench "embedded-$s" --keys "$(keys "$r")" --scenario "$s" --clients "$READ_CLIENTS" --duration "$DURATION"
+  done
+  stop_serve
+  rm -rf "$r"
+else
+  if ! scripts/network.sh status >/dev/null 2>&1 || ! scripts/network.sh status | grep -q 'Raft leader:'; then
+    say "no running network: bringing one up"
+    scripts/network.sh up >&2
+    net_started=1
+  fi
+  if ! grep -q '"onekey"' network/.dev/network.json; then
+    scripts/network.sh deploy onekey ./chaincode/cmd/onekey-cc >&2
+  fi
+  grep -E 'BatchTimeout|MaxMessageCount' network/.dev/config/configtx.yaml | sed 's/^ */configtx: /' >>"$OUT/machine-start.txt" || true
+  keys="network/.dev/dev-credentials.json"
+  f="$WORK/data-fabric"
+  start_serve "$f" --ledger fabric --config network/.dev/tokentrail.yaml
+  rssnet=(--rss-pids network/.dev/run)
+  want onekey && bench fabric-onekey --scenario onekey --network network/.dev/network.json --org ProviderMSP --clients "$CLIENTS" --duration "$DURATION" "${rssnet[@]}"
+  for s in collect circulate trade; do
+    want "$s" && bench "fabric-$s" --keys "$keys" --scenario "$s" --clients "$CLIENTS" --duration "$DURATION" "${rssnet[@]}"
+  done
+  want bulk && bench fabric-bulk --keys "$keys" --scenario bulk --clients "$BULK_CLIENTS" --duration "$DURATION" "${rssnet[@]}"
+  px="pl$stamp"
+  want preload && bench fabric-preload --keys "$keys" --scenario preload --prefix "$px" --events "$EVENTS" --clients "$BULK_CLIENTS" "${rssnet[@]}"
+  for s in history lineage impact compliance trades-page; do
+    want "$s" && bench "fabric-$s" --keys "$keys" --scenario "$s" --prefix "$px" --clients "$READ_CLIENTS" --duration "$DURATION" "${rssnet[@]}"
+  done
+  stop_serve
+fi
+machine end
+say "done"
