@@ -42,3 +42,9 @@ web:
 ## fmt: format every Go file
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## bench-load: HTTP load benchmarks with their ceilings (scripts/bench-load.sh; docs/benchmarks.md): the embedded ledger, then Fabric. Not part of test.
+.PHONY: bench-load
+bench-load:
+	scripts/bench-load.sh embedded
+	scripts/bench-load.sh fabric

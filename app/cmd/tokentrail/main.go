@@ -24,6 +24,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/tokentrail/tokentrail/app/bench"
 	"github.com/tokentrail/tokentrail/app/tokens"
 )
 
@@ -57,6 +58,7 @@ Usage:
   tokentrail fabric dev-config [flags]           configure tokentrail for the development Fabric network
   tokentrail tokens count PATH...                count tokens, write a manifest and its digest
   tokentrail tokens verify MANIFEST [ROOT]       re-check files against a manifest
+  tokentrail bench --scenario S [flags]          load a server on loopback; report rate and latency
   tokentrail version                             print the version
 
 Run "tokentrail COMMAND --help" for a command's flags.
@@ -85,6 +87,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = fabricCmd(args[1:], stdout, stderr, getenv)
 	case "tokens":
 		return tokens.Main(args[1:], stdin, stdout, stderr, isTerminal(stderr))
+	case "bench":
+		return bench.Main(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":
