@@ -37,6 +37,14 @@ func newLiveEnv(t *testing.T, cfg Config, serverTimeouts time.Duration) *liveEnv
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return newLiveEnvOn(t, l, cfg, serverTimeouts)
+}
+
+// newLiveEnvOn is newLiveEnv on ledger l, whose consortium it registers
+// when missing.
+func newLiveEnvOn(t *testing.T, l service.Ledger, cfg Config, serverTimeouts time.Duration) *liveEnv {
+	t.Helper()
+	var err error
 	keys := map[string]string{}
 	var fixed []auth.Key
 	var others []contract.RegisterParticipantRequest
