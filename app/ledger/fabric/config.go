@@ -133,7 +133,9 @@ type pemOrPath struct {
 
 // peerEndpoint is a peer as tokentrail dials it.
 type peerEndpoint struct {
-	Name       string
+	Name string
+	// MSPID is the organisation the profile lists the peer under, or empty.
+	MSPID      string
 	Address    string
 	TLS        bool
 	RootPEM    []byte
@@ -184,6 +186,14 @@ func loadProfile(path string) (map[string]peerEndpoint, error) {
 			}
 		}
 		out[name] = ep
+	}
+	for _, org := range p.Organizations {
+		for _, name := range org.Peers {
+			if ep, ok := out[name]; ok && org.MSPID != "" {
+				ep.MSPID = org.MSPID
+				out[name] = ep
+			}
+		}
 	}
 	return out, nil
 }

@@ -8,6 +8,12 @@
 // new one: a new transaction ID could record the same event twice. A
 // transaction that lost an MVCC race is definitely invalid and is endorsed
 // afresh.
+//
+// Each organisation can reach the network through every peer of the
+// connection profile. Its own gateway peer is tried first; when that peer is
+// down or cannot serve, queries, endorsements, submissions and commit-status
+// waits move to the next peer with the same signed proposal or transaction
+// (docs/design/0011-fabric-peer-failover.md).
 package fabric
 
 import (
@@ -17,8 +23,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
@@ -27,6 +35,7 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -41,27 +50,46 @@ import (
 // Ledger is a connection to one channel and chaincode, as every configured
 // organisation.
 type Ledger struct {
-	cfg      Config
-	log      *slog.Logger
-	conns    []*grpc.ClientConn
-	gateways map[string]*orgGateway
-	byPeer   []*orgGateway // one gateway per distinct peer, private-data peers first
-	private  []string
-	anchor   []byte
-	isQuery  func(string) bool
-	touches  map[string]bool // functions that write the private collection
-	closeMu  sync.Once
+	cfg   Config
+	log   *slog.Logger
+	conns []*grpc.ClientConn
+	// routes holds, per organisation, one gateway through every peer of the
+	// connection profile: the organisation's own gateway peer first, then
+	// the peers of organisations holding the private collection, then the
+	// rest by name. They share one gRPC connection per peer.
+	routes map[string][]*orgGateway
+	byPeer []*orgGateway // one gateway per distinct peer, private-data peers first
+	// privatePeers are the peers of the organisations holding the private
+	// collection.
+	privatePeers map[string]bool
+	private      []string
+	anchor       []byte
+	isQuery      func(string) bool
+	touches      map[string]bool // functions that write the private collection
+	readsPrivate map[string]bool // queries whose answer may carry it
+	stats        stats
+	closeMu      sync.Once
+}
+
+// stats counts what the ledger did to get past failures, for tests and logs.
+type stats struct {
+	failovers       atomic.Int64 // calls retried through another gateway peer (or the same one later)
+	resubmissions   atomic.Int64 // the same signed transaction submitted again
+	statusRequeries atomic.Int64 // commit statuses asked again without resubmitting (another gateway peer, or after a duplicate)
+	reendorsements  atomic.Int64 // transactions endorsed afresh after an MVCC conflict
 }
 
 type orgGateway struct {
+	peer     string // the gateway peer's name in the connection profile
 	gw       *client.Gateway
 	network  *client.Network
 	contract *client.Contract
 	qscc     *client.Contract
 }
 
-// Open connects to the peers named in the configuration: one gRPC connection
-// per gateway peer, shared by the organisations that use it.
+// Open connects to the peers named in the connection profile: one gRPC
+// connection per peer, shared by every organisation, and per organisation
+// one gateway through each peer (see [Ledger.Submit] for how they are used).
 func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -78,74 +106,77 @@ func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 		return nil, fmt.Errorf("fabric trust anchor: %w", err)
 	}
 	c := contract.New()
-	l := &Ledger{cfg: cfg, log: log, gateways: map[string]*orgGateway{}, private: cfg.PrivateDataOrganizations,
-		anchor: anchor, isQuery: c.IsQuery,
-		touches: map[string]bool{contract.FnTrade: true, contract.FnTradeBulk: true, contract.FnRetire: true}}
-	conns := map[string]*grpc.ClientConn{}
-	peerOf := map[string][]*orgGateway{}
-	for _, idc := range cfg.Identities {
-		ep, ok := peers[idc.GatewayPeer]
-		if !ok {
-			l.Close()
-			return nil, fmt.Errorf("fabric.identities %s: gatewayPeer %q is not a peer of the connection profile", idc.MSPID, idc.GatewayPeer)
-		}
-		conn := conns[ep.Name]
-		if conn == nil {
-			if conn, err = dial(ep); err != nil {
-				l.Close()
-				return nil, err
-			}
-			conns[ep.Name] = conn
-			l.conns = append(l.conns, conn)
-		}
-		og, err := l.connect(idc, conn)
-		if err != nil {
-			l.Close()
-			return nil, err
-		}
-		l.gateways[idc.MSPID] = og
-		if !contains(cfg.PrivateDataOrganizations, idc.MSPID) {
-			peerOf[idc.GatewayPeer] = append(peerOf[idc.GatewayPeer], og)
-		} else {
-			peerOf[idc.GatewayPeer] = append([]*orgGateway{og}, peerOf[idc.GatewayPeer]...)
+	l := &Ledger{cfg: cfg, log: log, routes: map[string][]*orgGateway{}, private: cfg.PrivateDataOrganizations,
+		anchor: anchor, isQuery: c.IsQuery, privatePeers: map[string]bool{},
+		touches:      map[string]bool{contract.FnTrade: true, contract.FnTradeBulk: true, contract.FnRetire: true},
+		readsPrivate: map[string]bool{contract.FnPrices: true, contract.FnListTrades: true}}
+	for name, ep := range peers {
+		if contains(cfg.PrivateDataOrganizations, ep.MSPID) {
+			l.privatePeers[name] = true
 		}
 	}
-	// Ask private-data peers first: they hold everything.
-	var names []string
-	for name := range peerOf {
+	for _, id := range cfg.Identities {
+		if _, ok := peers[id.GatewayPeer]; !ok {
+			return nil, fmt.Errorf("fabric.identities %s: gatewayPeer %q is not a peer of the connection profile", id.MSPID, id.GatewayPeer)
+		}
+		// A profile that does not say which organisation a peer belongs to:
+		// an organisation's own gateway peer is taken to be its.
+		if peers[id.GatewayPeer].MSPID == "" && contains(cfg.PrivateDataOrganizations, id.MSPID) {
+			l.privatePeers[id.GatewayPeer] = true
+		}
+	}
+	// Private-data peers first, then by name.
+	names := make([]string, 0, len(peers))
+	for name := range peers {
 		names = append(names, name)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		pi, pj := l.privatePeer(names[i]), l.privatePeer(names[j])
+		pi, pj := l.privatePeers[names[i]], l.privatePeers[names[j]]
 		if pi != pj {
 			return pi
 		}
 		return names[i] < names[j]
 	})
+	conns := map[string]*grpc.ClientConn{}
 	for _, name := range names {
-		l.byPeer = append(l.byPeer, peerOf[name][0])
+		conn, err := dial(peers[name])
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		conns[name] = conn
+		l.conns = append(l.conns, conn)
+	}
+	firstOf := map[string]*orgGateway{} // per peer, the gateway byPeer uses
+	for _, idc := range cfg.Identities {
+		signer, err := l.signer(idc)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		order := append([]string{idc.GatewayPeer}, slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == idc.GatewayPeer })...)
+		for _, name := range order {
+			og, err := l.connect(signer, name, conns[name])
+			if err != nil {
+				l.Close()
+				return nil, err
+			}
+			l.routes[idc.MSPID] = append(l.routes[idc.MSPID], og)
+			// Prefer an identity of a private-data organisation for the
+			// peer-wide reads (blocks, chain info, events).
+			if f := firstOf[name]; f == nil || (!contains(l.private, f.mspID()) && contains(l.private, idc.MSPID)) {
+				firstOf[name] = og
+			}
+		}
+	}
+	for _, name := range names {
+		l.byPeer = append(l.byPeer, firstOf[name])
 	}
 	return l, nil
 }
 
-// privatePeer reports whether the named peer is a gateway of an organisation
-// that holds the private collection.
-func (l *Ledger) privatePeer(name string) bool {
-	for _, id := range l.cfg.Identities {
-		if id.GatewayPeer == name && contains(l.private, id.MSPID) {
-			return true
-		}
-	}
-	return false
-}
-
 func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(list, v)
 }
 
 func dial(ep peerEndpoint) (*grpc.ClientConn, error) {
@@ -157,53 +188,74 @@ func dial(ep peerEndpoint) (*grpc.ClientConn, error) {
 		}
 		creds = credentials.NewClientTLSFromCert(pool, ep.ServerName)
 	}
-	conn, err := grpc.NewClient(ep.Address, grpc.WithTransportCredentials(creds))
+	// A restarted peer is redialled within a few seconds rather than after
+	// gRPC's default backoff of up to two minutes; while it is down, calls
+	// on its connection fail at once and go to another peer.
+	conn, err := grpc.NewClient(ep.Address, grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("peer %s at %s: %w", ep.Name, ep.Address, err)
 	}
 	return conn, nil
 }
 
-func (l *Ledger) connect(idc IdentityConfig, conn *grpc.ClientConn) (*orgGateway, error) {
+// signer is one organisation's signing identity.
+type signer struct {
+	id   *identity.X509Identity
+	sign identity.Sign
+}
+
+func (l *Ledger) signer(idc IdentityConfig) (signer, error) {
 	certPEM, err := os.ReadFile(l.cfg.path(idc.Certificate))
 	if err != nil {
-		return nil, fmt.Errorf("%s certificate: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s certificate: %w", idc.MSPID, err)
 	}
 	cert, err := identity.CertificateFromPEM(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s certificate: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s certificate: %w", idc.MSPID, err)
 	}
 	id, err := identity.NewX509Identity(idc.MSPID, cert)
 	if err != nil {
-		return nil, fmt.Errorf("%s identity: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s identity: %w", idc.MSPID, err)
 	}
 	keyPEM, err := os.ReadFile(l.cfg.path(idc.PrivateKey))
 	if err != nil {
-		return nil, fmt.Errorf("%s private key: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s private key: %w", idc.MSPID, err)
 	}
 	key, err := identity.PrivateKeyFromPEM(keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s private key: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s private key: %w", idc.MSPID, err)
 	}
 	sign, err := identity.NewPrivateKeySign(key)
 	if err != nil {
-		return nil, fmt.Errorf("%s signer: %w", idc.MSPID, err)
+		return signer{}, fmt.Errorf("%s signer: %w", idc.MSPID, err)
 	}
-	gw, err := client.Connect(id, client.WithSign(sign), client.WithHash(hash.SHA256), client.WithClientConnection(conn),
-		client.WithEvaluateTimeout(30*time.Second), client.WithEndorseTimeout(30*time.Second),
-		client.WithSubmitTimeout(30*time.Second), client.WithCommitStatusTimeout(time.Duration(l.cfg.CommitTimeout)))
+	return signer{id: id, sign: sign}, nil
+}
+
+func (l *Ledger) connect(s signer, peerName string, conn *grpc.ClientConn) (*orgGateway, error) {
+	gw, err := client.Connect(s.id, client.WithSign(s.sign), client.WithHash(hash.SHA256), client.WithClientConnection(conn),
+		client.WithEvaluateTimeout(callTimeout), client.WithEndorseTimeout(callTimeout),
+		client.WithSubmitTimeout(callTimeout), client.WithCommitStatusTimeout(time.Duration(l.cfg.CommitTimeout)))
 	if err != nil {
-		return nil, fmt.Errorf("%s gateway: %w", idc.MSPID, err)
+		return nil, fmt.Errorf("%s gateway through %s: %w", s.id.MspID(), peerName, err)
 	}
 	nw := gw.GetNetwork(l.cfg.Channel)
-	return &orgGateway{gw: gw, network: nw, contract: nw.GetContract(l.cfg.Chaincode), qscc: nw.GetContract("qscc")}, nil
+	return &orgGateway{peer: peerName, gw: gw, network: nw, contract: nw.GetContract(l.cfg.Chaincode), qscc: nw.GetContract("qscc")}, nil
 }
+
+func (g *orgGateway) mspID() string { return g.gw.Identity().MspID() }
 
 // Close closes every gateway and connection.
 func (l *Ledger) Close() error {
 	l.closeMu.Do(func() {
-		for _, g := range l.gateways {
-			g.gw.Close()
+		for _, route := range l.routes {
+			for _, g := range route {
+				g.gw.Close()
+			}
 		}
 		for _, c := range l.conns {
 			c.Close()
@@ -212,18 +264,48 @@ func (l *Ledger) Close() error {
 	return nil
 }
 
-func (l *Ledger) org(org string) (*orgGateway, error) {
-	g, ok := l.gateways[org]
+// route returns org's gateways in the order they are tried.
+func (l *Ledger) route(org string) ([]*orgGateway, error) {
+	r, ok := l.routes[org]
 	if !ok {
 		return nil, fmt.Errorf("organisation %s has no Fabric identity in the configuration", org)
 	}
-	return g, nil
+	return r, nil
+}
+
+// privateRoute keeps the gateways through peers of organisations that hold
+// the private collection: a request carrying trade terms, or whose answer
+// may carry them, never passes through another organisation's peer. With
+// no such peer in the profile it returns route unchanged.
+func (l *Ledger) privateRoute(route []*orgGateway) []*orgGateway {
+	var out []*orgGateway
+	for _, g := range route {
+		if l.privatePeers[g.peer] {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		return route
+	}
+	return out
 }
 
 // Submit endorses, orders and commits fn as org and returns once the
 // transaction is valid on the ledger.
+//
+// Each step goes to org's own gateway peer first and, when that peer cannot
+// be reached or cannot serve (see [transient]), to the next of its gateways;
+// when all fail, Submit waits and goes round again for up to [retryWindow]
+// (endorsement) or until the submit deadline (ordering and commit). The
+// transaction keeps its ID throughout: the same signed proposal is endorsed
+// through another peer, and the same signed envelope is submitted again, so
+// a transaction that may already have been ordered is never recorded a
+// second time under a new ID. Only a transaction that committed invalid
+// because of a read conflict is endorsed afresh, with a new ID. A write
+// carrying private trade terms uses only the peers of the organisations that
+// hold them.
 func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error) {
-	g, err := l.org(org)
+	route, err := l.route(org)
 	if err != nil {
 		return ledger.Result{}, err
 	}
@@ -235,23 +317,21 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	opts := []client.ProposalOption{client.WithBytesArguments(args)}
 	if len(transient) > 0 {
 		opts = append(opts, client.WithTransient(transient))
+		route = l.privateRoute(route)
 	}
 	if l.touches[fn] && len(l.private) > 0 {
 		opts = append(opts, client.WithEndorsingOrganizations(l.private...))
 	}
 	const maxEndorsements = 5
 	for attempt := 1; ; attempt++ {
-		proposal, err := g.contract.NewProposal(fn, opts...)
+		tx, err := l.endorse(ctx, route, fn, opts)
 		if err != nil {
 			return ledger.Result{}, err
 		}
-		tx, err := proposal.EndorseWithContext(ctx)
-		if err != nil {
-			return ledger.Result{}, l.mapError("endorse", err)
-		}
-		st, err := l.commit(ctx, g, tx)
+		st, err := l.commit(ctx, route, tx)
 		var ce *client.CommitError
 		if errors.As(err, &ce) && retryable(ce.Code) && attempt < maxEndorsements {
+			l.stats.reendorsements.Add(1)
 			l.log.Info("transaction lost a read conflict; endorsing afresh", "tx", ce.TransactionID, "code", ce.Code.String(), "attempt", attempt)
 			continue
 		}
@@ -262,66 +342,166 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	}
 }
 
+// Retrying a step through the gateways.
+const (
+	// retryWindow bounds how long an endorsement or a query keeps being
+	// retried when no gateway peer can serve it: long enough to ride out a
+	// chaincode server or peer restart, short enough that a caller learns
+	// of an outage.
+	retryWindow     = 15 * time.Second
+	retryBackoffMin = 100 * time.Millisecond
+	retryBackoffMax = 2 * time.Second
+	// callTimeout bounds one endorsement, evaluation or submission through
+	// one gateway peer.
+	callTimeout = 30 * time.Second
+)
+
+// endorse makes one proposal and has it endorsed through the first gateway
+// of route that can; the same signed proposal (one transaction ID) goes to
+// each.
+func (l *Ledger) endorse(ctx context.Context, route []*orgGateway, fn string, opts []client.ProposalOption) (*client.Transaction, error) {
+	proposal, err := route[0].contract.NewProposal(fn, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var signed []byte
+	var tx *client.Transaction
+	err = l.failover(ctx, "endorse", route, retryWindow, func(g *orgGateway) error {
+		p := proposal
+		if signed != nil {
+			var err error
+			if p, err = g.gw.NewProposal(signed); err != nil {
+				return err
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		t, err := p.EndorseWithContext(cctx)
+		if signed == nil {
+			// The first attempt signed the proposal; later ones send it as is.
+			signed, _ = proposal.Bytes()
+		}
+		tx = t
+		return err
+	})
+	return tx, err
+}
+
 func retryable(code peer.TxValidationCode) bool {
 	return code == peer.TxValidationCode_MVCC_READ_CONFLICT || code == peer.TxValidationCode_PHANTOM_READ_CONFLICT
 }
 
-// commit submits the endorsed transaction and waits for its status. On a
-// submit failure or a commit-status timeout it submits the very same signed
-// envelope again, until the status is known or ctx ends.
-func (l *Ledger) commit(ctx context.Context, g *orgGateway, tx *client.Transaction) (*client.Status, error) {
-	envelope, err := tx.Bytes()
-	if err != nil {
-		return nil, err
+// commit submits the endorsed transaction and waits for its status, until
+// the status is known or ctx ends:
+//   - a submit that fails is repeated with the very same signed envelope, through
+//     the next gateway peer when the gateway could not be reached;
+//   - when the gateway peer goes away while waiting, the status of the same
+//     transaction is asked of the next gateway peer;
+//   - when waiting times out, the transaction may have been accepted by an
+//     orderer and lost before it was ordered (a Raft leader change does that),
+//     so the same envelope is submitted again; a copy that is ordered twice is
+//     invalidated by the peers as a duplicate, so it is recorded once.
+func (l *Ledger) commit(ctx context.Context, route []*orgGateway, tx *client.Transaction) (*client.Status, error) {
+	txID := tx.TransactionID()
+	var envelope, statusRequest []byte // signed, once the first submission made them
+	var commit *client.Commit
+	gw := 0 // index in route of the gateway in use
+	submit := true
+	pause := 200 * time.Millisecond
+	unavailable := func(err error) error {
+		return fmt.Errorf("transaction %s: commit status unknown: %w: %v", txID, ledger.ErrUnavailable, err)
 	}
-	backoff := 200 * time.Millisecond
-	for resubmits := 0; ; resubmits++ {
-		if resubmits > 0 {
+	for round := 0; ; round++ {
+		if round > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("transaction %s: commit status unknown after %d submissions: %w", tx.TransactionID(), resubmits, ledger.ErrUnavailable)
-			case <-time.After(backoff):
+				return nil, fmt.Errorf("transaction %s: commit status unknown after %d attempts: %w", txID, round, ledger.ErrUnavailable)
+			case <-time.After(pause):
 			}
-			if backoff < 5*time.Second {
-				backoff *= 2
+			pause = min(2*pause, 5*time.Second)
+		}
+		g := route[gw%len(route)]
+		if submit {
+			t := tx
+			if envelope != nil {
+				var err error
+				if t, err = g.gw.NewTransaction(envelope); err != nil {
+					return nil, err
+				}
+				l.stats.resubmissions.Add(1)
 			}
-			if tx, err = g.gw.NewTransaction(envelope); err != nil {
+			cctx, cancel := context.WithTimeout(ctx, callTimeout)
+			c, err := t.SubmitWithContext(cctx)
+			cancel()
+			if envelope == nil {
+				envelope, _ = tx.Bytes()
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, unavailable(err)
+				}
+				if unreachable(err) {
+					gw++
+				}
+				l.log.Warn("submit failed; submitting the same transaction again", "tx", txID, "peer", g.peer, "err", err)
+				continue
+			}
+			commit, statusRequest = c, nil
+		} else {
+			var err error
+			if commit, err = g.gw.NewCommit(statusRequest); err != nil {
 				return nil, err
 			}
+			l.stats.statusRequeries.Add(1)
 		}
-		commit, err := tx.SubmitWithContext(ctx)
+		// The client's own commit-status timeout applies only to calls
+		// without a context: bound each wait here.
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(l.cfg.CommitTimeout))
+		st, err := commit.StatusWithContext(cctx)
+		cancel()
+		if statusRequest == nil {
+			statusRequest, _ = commit.Bytes()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("transaction %s: %w: %v", tx.TransactionID(), ledger.ErrUnavailable, err)
+				return nil, unavailable(err)
 			}
-			l.log.Warn("submit failed; submitting the same transaction again", "tx", tx.TransactionID(), "err", err)
-			continue
-		}
-		st, err := commit.StatusWithContext(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("transaction %s: %w: %v", tx.TransactionID(), ledger.ErrUnavailable, err)
+			if unreachable(err) {
+				// The gateway peer went away while waiting: ask another
+				// peer about the same transaction.
+				gw++
+				submit = false
+				l.log.Warn("gateway peer lost while waiting for a commit status; asking the next one", "tx", txID, "peer", g.peer, "err", err)
+				continue
 			}
-			l.log.Warn("commit status unknown; submitting the same transaction again", "tx", tx.TransactionID(), "err", err)
+			submit = true
+			l.log.Warn("commit status unknown; submitting the same transaction again", "tx", txID, "peer", g.peer, "err", err)
 			continue
 		}
 		if st.Successful {
 			return st, nil
 		}
 		if st.Code == peer.TxValidationCode_DUPLICATE_TXID {
-			// An earlier submission of this envelope committed first; ask
-			// again for the status of the transaction ID, which is the first's.
-			l.log.Info("duplicate submission of a transaction; reading the first one's status", "tx", tx.TransactionID())
+			// An earlier submission of this envelope committed first; the
+			// peers index a transaction ID by its first occurrence, so ask
+			// again for the status, which is the first one's.
+			l.log.Info("duplicate submission of a transaction; reading the first one's status", "tx", txID)
+			submit = false
 			continue
 		}
 		return nil, &client.CommitError{TransactionID: st.TransactionID, Code: st.Code}
 	}
 }
 
-// Evaluate runs the query fn as org on its gateway peer, or on a peer of an
-// organisation that holds the private collection when fn reads it.
+// Evaluate runs the query fn as org on its gateway peer, or, when that peer
+// cannot serve it, through the next of org's gateways (as [Ledger.Submit]
+// does, for up to [retryWindow]). The price index is evaluated on a peer of
+// an organisation that holds the private collection. A query whose answer
+// may carry trade terms (the price index, trades) asked by such an
+// organisation only goes through peers that hold them: on another peer the
+// terms would pass through a non-member or, for trades, silently be absent.
 func (l *Ledger) Evaluate(ctx context.Context, org, fn string, args []byte) ([]byte, error) {
-	g, err := l.org(org)
+	route, err := l.route(org)
 	if err != nil {
 		return nil, err
 	}
@@ -332,44 +512,119 @@ func (l *Ledger) Evaluate(ctx context.Context, org, fn string, args []byte) ([]b
 	if fn == contract.FnPrices && len(l.private) > 0 {
 		opts = append(opts, client.WithEndorsingOrganizations(l.private...))
 	}
-	out, err := g.contract.EvaluateWithContext(ctx, fn, opts...)
-	if err != nil {
-		return nil, l.mapError("evaluate", err)
+	if l.readsPrivate[fn] && contains(l.private, org) {
+		// The answer may carry terms: it must not pass through, or be
+		// computed on, a peer that does not hold them.
+		route = l.privateRoute(route)
 	}
-	return out, nil
+	var out []byte
+	err = l.failover(ctx, "evaluate", route, retryWindow, func(g *orgGateway) error {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		var err error
+		out, err = g.contract.EvaluateWithContext(cctx, fn, opts...)
+		return err
+	})
+	return out, err
 }
 
-// mapError turns a gateway error into the contract's error when a peer
-// returned one, or into ledger.ErrUnavailable when no peer could be reached.
-func (l *Ledger) mapError(step string, err error) error {
+// failover calls call with each gateway of route in turn until one succeeds
+// or fails for a reason another peer would not change (an answer of the
+// contract, a bad request). When every gateway failed it waits and goes round
+// again, until window has passed or ctx ends. It returns the last error,
+// mapped by mapError.
+func (l *Ledger) failover(ctx context.Context, step string, route []*orgGateway, window time.Duration, call func(*orgGateway) error) error {
+	deadline := time.Now().Add(window)
+	pause := retryBackoffMin
+	for round := 0; ; round++ {
+		var err error
+		for i, g := range route {
+			if err = call(g); err == nil {
+				if i > 0 || round > 0 {
+					l.log.Info("served through another gateway peer", "step", step, "peer", g.peer, "round", round)
+				}
+				return nil
+			}
+			if ctx.Err() != nil || !transient(err) {
+				return l.mapError(step, err)
+			}
+			l.stats.failovers.Add(1)
+			l.log.Warn("gateway peer could not serve; trying the next", "step", step, "peer", g.peer, "err", err)
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return l.mapError(step, err)
+		}
+		select {
+		case <-ctx.Done():
+			return l.mapError(step, err)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, retryBackoffMax)
+	}
+}
+
+// transient reports whether a gateway call failed for a reason that another
+// gateway peer, or the same one a moment later, may not have: the peer
+// unreachable (Unavailable, DeadlineExceeded), no peer able to run the
+// chaincode or plan an endorsement (Aborted, FailedPrecondition: a
+// chaincode server restarting, a peer catching up with gossip), overload.
+// An error the contract returned is an answer, never transient.
+func transient(err error) bool {
+	if _, ok := contractError(err); ok {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.FailedPrecondition, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// unreachable reports whether a call failed because its gateway peer could
+// not be reached or went away during the call.
+func unreachable(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// contractError returns the contract's error carried by a gateway error.
+func contractError(err error) (error, bool) {
 	st := status.Convert(err)
 	for _, d := range st.Details() {
 		if m, ok := d.(interface{ GetMessage() string }); ok {
 			if ce, ok := contract.DecodeError(m.GetMessage()); ok {
-				return ce
+				return ce, true
 			}
 		}
 	}
 	if ce, ok := contract.DecodeError(st.Message()); ok {
+		return ce, true
+	}
+	return nil, false
+}
+
+// mapError turns a gateway error into the contract's error when a peer
+// returned one, or into ledger.ErrUnavailable when no peer could serve the
+// call.
+func (l *Ledger) mapError(step string, err error) error {
+	if ce, ok := contractError(err); ok {
 		return ce
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
+	if transient(err) || status.Code(err) == codes.Canceled {
 		return fmt.Errorf("%s: %w: %v", step, ledger.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", step, err)
 }
 
-// anyOrg returns some configured organisation's gateway, preferring those
-// holding the private collection (their peers see everything).
-func (l *Ledger) anyOrg() (*orgGateway, error) {
+// anyRoute returns some configured organisation's gateways, preferring an
+// organisation holding the private collection (its peers see everything).
+func (l *Ledger) anyRoute() ([]*orgGateway, error) {
 	for _, o := range l.private {
-		if g, ok := l.gateways[o]; ok {
-			return g, nil
+		if r, ok := l.routes[o]; ok {
+			return r, nil
 		}
 	}
 	for _, id := range l.cfg.Identities {
-		return l.gateways[id.MSPID], nil
+		return l.routes[id.MSPID], nil
 	}
 	return nil, errors.New("no organisation configured")
 }
@@ -411,16 +666,24 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 // receiptWait bounds how long Receipt waits for a transaction to appear.
 const receiptWait = 5 * time.Second
 
-// Info reports the channel's height and the trust anchor receipts are
-// checked against.
+// Info reports the channel's height, as the first peer that answers sees
+// it, and the trust anchor receipts are checked against.
 func (l *Ledger) Info(ctx context.Context) (ledger.Info, error) {
-	g, err := l.anyOrg()
+	route, err := l.anyRoute()
 	if err != nil {
 		return ledger.Info{}, err
 	}
-	raw, err := g.qscc.EvaluateWithContext(ctx, "GetChainInfo", client.WithArguments(l.cfg.Channel))
+	var raw []byte
+	err = l.failover(ctx, "chain info", route, 0, func(g *orgGateway) error {
+		var err error
+		raw, err = g.qscc.EvaluateWithContext(ctx, "GetChainInfo", client.WithArguments(l.cfg.Channel))
+		return err
+	})
 	if err != nil {
-		return ledger.Info{}, fmt.Errorf("chain info: %w: %v", ledger.ErrUnavailable, err)
+		if !errors.Is(err, ledger.ErrUnavailable) {
+			err = fmt.Errorf("%w: %v", ledger.ErrUnavailable, err)
+		}
+		return ledger.Info{}, err
 	}
 	var info common.BlockchainInfo
 	if err := proto.Unmarshal(raw, &info); err != nil {
