@@ -18,50 +18,70 @@ import (
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
-// olSchemas validates OpenLineage documents offline: the official schemas
-// (testdata/openlineage, copies of the spec) and tokentrail's own facet
-// schemas (docs/openlineage/facets), each registered under its $id.
+// olSchemas validates OpenLineage documents offline: the specification's
+// RunEvent and outputStatistics schemas (tokentrail's own statement of them
+// in testdata/openlineage, or the official files from OPENLINEAGE_SPEC_DIR)
+// and tokentrail's own facet schemas (docs/openlineage/facets), each
+// registered under its URL.
 type olSchemas struct {
 	c        *jsonschema.Compiler
-	known    map[string]bool // $id of every registered schema
+	known    map[string]bool // URL of every registered schema
+	files    map[string]string
 	runEvent *jsonschema.Schema
 	cache    map[string]*jsonschema.Schema
 }
 
+// specSchemas maps the specification's schema URLs to our statement of them.
+var specSchemas = map[string]string{
+	"https://openlineage.io/spec/2-0-2/OpenLineage.json":                               "testdata/openlineage/runevent.schema.json",
+	"https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json": "testdata/openlineage/output-statistics.schema.json",
+}
+
 func newOLSchemas(t *testing.T) *olSchemas {
 	t.Helper()
-	s := &olSchemas{c: jsonschema.NewCompiler(), known: map[string]bool{}, cache: map[string]*jsonschema.Schema{}}
+	s := &olSchemas{c: jsonschema.NewCompiler(), known: map[string]bool{}, files: map[string]string{}, cache: map[string]*jsonschema.Schema{}}
 	s.c.AssertFormat()
-	var files []string
-	for _, dir := range []string{"testdata/openlineage", "../../docs/openlineage/facets/1-0-0"} {
-		m, err := filepath.Glob(filepath.Join(dir, "*.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
+	add := func(url, file string) {
+		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 		if err != nil {
-			t.Fatalf("%s: %v", f, err)
+			t.Fatalf("%s: %v", file, err)
 		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if id == "" {
+		if err := s.c.AddResource(url, doc); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		s.known[url], s.files[url] = true, file
+	}
+	spec := os.Getenv("OPENLINEAGE_SPEC_DIR")
+	for url, file := range specSchemas {
+		if spec != "" {
+			file = filepath.Join(spec, url[strings.LastIndex(url, "/")+1:])
+		}
+		add(url, file)
+	}
+	facets, err := filepath.Glob("../../docs/openlineage/facets/1-0-0/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range facets {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head struct {
+			ID string `json:"$id"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
 			t.Fatalf("%s has no $id", f)
 		}
-		if err := s.c.AddResource(id, doc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		s.known[id] = true
+		add(head.ID, f)
 	}
-	if len(files) != 8 {
-		t.Fatalf("found %d schema files, want the 2 OpenLineage ones and tokentrail's 6 facets", len(files))
+	if len(facets) != 6 {
+		t.Fatalf("found %d facet schemas, want tokentrail's 6", len(facets))
 	}
-	var err error
 	if s.runEvent, err = s.c.Compile(service.OLRunEventSchema); err != nil {
 		t.Fatalf("compile %s: %v", service.OLRunEventSchema, err)
 	}
@@ -168,7 +188,7 @@ func (s *olSchemas) checkFacets(where string, facets map[string]json.RawMessage)
 		var root struct {
 			Properties map[string]json.RawMessage `json:"properties"`
 		}
-		f, err := os.ReadFile(schemaFile(id))
+		f, err := os.ReadFile(s.files[id])
 		if err != nil {
 			return err
 		}
@@ -180,14 +200,6 @@ func (s *olSchemas) checkFacets(where string, facets map[string]json.RawMessage)
 		}
 	}
 	return nil
-}
-
-func schemaFile(id string) string {
-	name := id[strings.LastIndex(id, "/")+1:]
-	if strings.HasPrefix(id, service.OLFacetSchemaBase) {
-		return filepath.Join("../../docs/openlineage/facets/1-0-0", name)
-	}
-	return filepath.Join("testdata/openlineage", name)
 }
 
 type olAnswer struct {
