@@ -13,7 +13,7 @@
 // connection profile. Its own gateway peer is tried first; when that peer is
 // down or cannot serve, queries, endorsements, submissions and commit-status
 // waits move to the next peer with the same signed proposal or transaction
-// (docs/design/0011-fabric-peer-failover.md).
+// (docs/design/0013-fabric-peer-failover.md).
 package fabric
 
 import (
