@@ -13,7 +13,8 @@
 #                                    chaincode's rate (the ceiling), single-event writes, bulk
 #                                    trades, a preload of $EVENTS (100,000) events and the reads
 #
-# Environment: CLIENTS (64) single-event write clients; BULK_CLIENTS (4); READ_CLIENTS (8);
+# Environment: CLIENTS (64) single-event write clients; BULK_CLIENTS (4); READ_CLIENTS ("1 8":
+# each read scenario runs once per count);
 # DURATION (20s); EVENTS; PORT (18080); WORK (a new directory under /tmp, removed afterwards
 # unless KEEP=1); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
 # $WORK goes); SCENARIOS to run a subset, e.g. "collect history".
@@ -31,7 +32,7 @@ fabric) : "${EVENTS:=100000}" ;;
   exit 2
   ;;
 esac
-: "${CLIENTS:=64}" "${BULK_CLIENTS:=4}" "${READ_CLIENTS:=8}" "${DURATION:=20s}" "${PORT:=18080}"
+: "${CLIENTS:=64}" "${BULK_CLIENTS:=4}" "${READ_CLIENTS:=1 8}" "${DURATION:=20s}" "${PORT:=18080}"
 : "${SCENARIOS:=onekey collect circulate trade bulk preload history lineage impact compliance trades-page}"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="${WORK:-$(mktemp -d /tmp/tokentrail-bench-XXXXXX)}"
@@ -140,7 +141,9 @@ if [[ "$mode" == embedded ]]; then
   want preload && bench embedded-preload --keys "$(keys "$r")" --scenario preload --events "$EVENTS" --clients "$BULK_CLIENTS"
   du -sh "$r" >"$OUT/embedded-ledger-size.txt"
   for s in history lineage impact compliance trades-page; do
-    want "$s" && bench "embedded-$s" --keys "$(keys "$r")" --scenario "$s" --clients "$READ_CLIENTS" --duration "$DURATION"
+    for rc in $READ_CLIENTS; do
+      want "$s" && bench "embedded-$s-c$rc" --keys "$(keys "$r")" --scenario "$s" --clients "$rc" --duration "$DURATION"
+    done
   done
   stop_serve
   rm -rf "$r"
@@ -166,7 +169,9 @@ else
   px="pl$stamp"
   want preload && bench fabric-preload --keys "$keys" --scenario preload --prefix "$px" --events "$EVENTS" --clients "$BULK_CLIENTS" "${rssnet[@]}"
   for s in history lineage impact compliance trades-page; do
-    want "$s" && bench "fabric-$s" --keys "$keys" --scenario "$s" --prefix "$px" --clients "$READ_CLIENTS" --duration "$DURATION" "${rssnet[@]}"
+    for rc in $READ_CLIENTS; do
+      want "$s" && bench "fabric-$s-c$rc" --keys "$keys" --scenario "$s" --prefix "$px" --clients "$rc" --duration "$DURATION" "${rssnet[@]}"
+    done
   done
   stop_serve
 fi

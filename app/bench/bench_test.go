@@ -120,7 +120,7 @@ func (k keyAuth) Authenticate(key string) (auth.Identity, error) {
 // testServer runs the API over a fresh embedded ledger with the development
 // consortium on an httptest (loopback) listener and returns its URL and a
 // dev-credentials.json.
-func testServer(t *testing.T) (string, string) {
+func testServer(t testing.TB) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := embedded.Open(embedded.Config{Dir: filepath.Join(dir, "ledger")})

@@ -11,13 +11,17 @@ import (
 )
 
 // RSS is one process's resident memory (VmRSS) at rest, sampled just before
-// the run, and every 250 ms during it.
+// the run, and every 250 ms during it. VmRSS counts the pages of mapped
+// files too (the embedded ledger maps its bbolt file): the Anon figures
+// (RssAnon: heap, stacks) are the process's own memory.
 type RSS struct {
 	Name       string  `json:"name"`
 	PID        int     `json:"pid"`
 	RestMB     float64 `json:"restMB"`
 	LoadMeanMB float64 `json:"loadMeanMB"`
 	LoadMaxMB  float64 `json:"loadMaxMB"`
+	RestAnonMB float64 `json:"restAnonMB"`
+	MaxAnonMB  float64 `json:"loadMaxAnonMB"`
 }
 
 type rssSampler struct {
@@ -28,24 +32,32 @@ type rssSampler struct {
 	wg    sync.WaitGroup
 }
 
-// vmRSS returns the VmRSS of pid in MB, or -1 when it cannot be read.
-func vmRSS(pid int) float64 {
+// vmRSS returns the VmRSS and RssAnon of pid in MB, or -1 when they cannot
+// be read.
+func vmRSS(pid int) (rss, anon float64) {
+	rss, anon = -1, -1
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return -1
+		return rss, anon
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if len(f) >= 1 {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				if err == nil {
-					return kb / 1024
-				}
-			}
+		k, v, ok := strings.Cut(line, ":")
+		f := strings.Fields(v) // "123456 kB"
+		if !ok || len(f) == 0 {
+			continue
+		}
+		kb, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rss = kb / 1024
+		case "RssAnon":
+			anon = kb / 1024
 		}
 	}
-	return -1
+	return rss, anon
 }
 
 // rssTargets lists the processes named by --rss and --rss-pids, and the load
@@ -82,7 +94,7 @@ func startRSS(c Config) *rssSampler {
 	s := &rssSampler{procs: rssTargets(c), stopc: make(chan struct{})}
 	s.sum = make([]float64, len(s.procs))
 	for i := range s.procs {
-		s.procs[i].RestMB = vmRSS(s.procs[i].PID)
+		s.procs[i].RestMB, s.procs[i].RestAnonMB = vmRSS(s.procs[i].PID)
 	}
 	s.wg.Add(1)
 	go func() {
@@ -96,9 +108,10 @@ func startRSS(c Config) *rssSampler {
 			case <-t.C:
 				s.n++
 				for i := range s.procs {
-					v := vmRSS(s.procs[i].PID)
+					v, a := vmRSS(s.procs[i].PID)
 					s.sum[i] += v
 					s.procs[i].LoadMaxMB = max(s.procs[i].LoadMaxMB, v)
+					s.procs[i].MaxAnonMB = max(s.procs[i].MaxAnonMB, a)
 				}
 			}
 		}
