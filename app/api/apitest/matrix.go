@@ -61,7 +61,7 @@ type fixture struct {
 type route struct {
 	name, method string
 	path         func(f *fixture) string
-	tmpl         string // the route's template, when path does not show it
+	tmpl         string               // the route's template, when path does not show it
 	body         func(f *fixture) any // nil: no body
 	success      int
 	allowed      func(o Orgs) map[string]int // by org: ok, or another status; missing: role
