@@ -48,3 +48,18 @@ fmt:
 bench-load:
 	scripts/bench-load.sh embedded
 	scripts/bench-load.sh fabric
+
+## soak: serve at half its measured capacity for SOAK_DURATION (default 30m), sampling latency and RSS each minute (scripts/soak.sh); not in CI
+soak:
+	scripts/soak.sh
+
+FUZZTIME ?= 3m
+
+## fuzz: run every fuzz target for FUZZTIME each (default 3m); new crashers land in testdata/fuzz; not in CI
+fuzz:
+	for t in FuzzPostBatches FuzzTradesBulk FuzzQueryParams FuzzWriteRoutes; do \
+		$(GO) test ./app/api -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; done
+	for t in FuzzWrite FuzzQuery; do \
+		$(GO) test ./chaincode/contract -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; done
+
+.PHONY: soak fuzz
