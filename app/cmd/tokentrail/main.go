@@ -78,7 +78,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(args[1:], stderr, getenv)
+		var stopPprof func()
+		if _, stopPprof, err = startPprof(getenv, stderr); err == nil {
+			err = serve(args[1:], stderr, getenv)
+			stopPprof()
+		}
 	case "keys":
 		err = keys(args[1:], stdin, stdout, stderr, getenv)
 	case "verify":
