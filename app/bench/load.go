@@ -411,8 +411,8 @@ func (r *Result) WriteText(w io.Writer) {
 			p.Events, p.Trades, p.BulkRequests, p.Seconds, p.Height)
 	}
 	for _, s := range r.RSS {
-		fmt.Fprintf(w, "  rss %-32s rest %6.1f MB (anon %6.1f)  under load mean %6.1f max %6.1f MB (anon max %6.1f)\n",
-			s.Name, s.RestMB, s.RestAnonMB, s.LoadMeanMB, s.LoadMaxMB, s.MaxAnonMB)
+		fmt.Fprintf(w, "  rss %-32s rest %6.1f MB (anon %6.1f)  under load mean %6.1f max %6.1f MB (anon max %6.1f)  cpu %6.1f s\n",
+			s.Name, s.RestMB, s.RestAnonMB, s.LoadMeanMB, s.LoadMaxMB, s.MaxAnonMB, s.CPUSeconds)
 	}
 }
 

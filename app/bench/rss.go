@@ -22,6 +22,11 @@ type RSS struct {
 	LoadMaxMB  float64 `json:"loadMaxMB"`
 	RestAnonMB float64 `json:"restAnonMB"`
 	MaxAnonMB  float64 `json:"loadMaxAnonMB"`
+	// CPUSeconds is the user and system CPU time the process used during
+	// the run (from /proc/PID/stat); on a shared machine it says where the
+	// cores went.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	cpu0       float64
 }
 
 type rssSampler struct {
@@ -95,6 +100,7 @@ func startRSS(c Config) *rssSampler {
 	s.sum = make([]float64, len(s.procs))
 	for i := range s.procs {
 		s.procs[i].RestMB, s.procs[i].RestAnonMB = vmRSS(s.procs[i].PID)
+		s.procs[i].cpu0 = cpuSeconds(s.procs[i].PID)
 	}
 	s.wg.Add(1)
 	go func() {
@@ -126,6 +132,35 @@ func (s *rssSampler) stop() []RSS {
 		if s.n > 0 {
 			s.procs[i].LoadMeanMB = s.sum[i] / float64(s.n)
 		}
+		if c := cpuSeconds(s.procs[i].PID); c >= 0 && s.procs[i].cpu0 >= 0 {
+			s.procs[i].CPUSeconds = c - s.procs[i].cpu0
+		}
 	}
 	return s.procs
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
+const clockTicks = 100
+
+// cpuSeconds returns the user plus system time pid has used, or -1.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // fields 3.. : state is f[0], utime f[11], stime f[12]
+		return -1
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (u + st) / clockTicks
 }
