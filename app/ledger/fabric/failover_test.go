@@ -643,7 +643,24 @@ func TestFabricFaults(t *testing.T) {
 	st := l.stats.snapshot().minus(base)
 
 	for _, p := range phases {
-		t.Logf("fault: %-55s from +%5.1fs to +%5.1fs", p.name, p.start.Sub(began).Seconds(), p.end.Sub(began).Seconds())
+		// Calls that began during the fault or in the quiet period after it.
+		var wmax, rmax time.Duration
+		nw, nr := 0, 0
+		for _, w := range writes {
+			if !w.start.Before(p.start) && w.start.Before(p.end.Add(8*time.Second)) {
+				nw++
+				wmax = max(wmax, w.end.Sub(w.start))
+			}
+		}
+		for _, r := range reads {
+			if !r.at.Before(p.start) && r.at.Before(p.end.Add(8*time.Second)) {
+				nr++
+				rmax = max(rmax, r.done.Sub(r.at))
+			}
+		}
+		t.Logf("fault: %-55s from +%5.1fs to +%5.1fs; until 8 s after: %d writes (slowest %s), %d reads (slowest %s)",
+			p.name, p.start.Sub(began).Seconds(), p.end.Sub(began).Seconds(),
+			nw, wmax.Round(time.Millisecond), nr, rmax.Round(time.Millisecond))
 	}
 	t.Logf("Raft leader %s killed; %s led after %s", oldLeader, newLeader, election.Round(10*time.Millisecond))
 	t.Logf("writes: %d by %d writers in %.0fs (%d acknowledged, %d failed, %d of the failed on the ledger once); slowest %s",
