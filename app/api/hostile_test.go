@@ -46,7 +46,7 @@ func TestHostileBodies(t *testing.T) {
 		{"number overflow", "/api/v1/batches/b1/assessments", auditor, `{"score":1e999,"method":"m"}`, 400, 0},
 		{"huge integer", "/api/v1/batches", provider, `{"tokens":{"count":123456789012345678901234567890}}`, 400, 0},
 		{"duplicate keys", "/api/v1/batches/b1/freeze", regulator, `{"reason":"a","reason":"b","x":1}`, 400, 0},
-		{"a million empty strings", "/api/v1/trades:bulk", exchange, `{"trades":[` + strings.Repeat(`"",`, 1_000_000) + `""]}`, 400, 0},
+		{"100k empty strings", "/api/v1/trades:bulk", exchange, `{"trades":[` + strings.Repeat(`"",`, 100_000) + `""]}`, 400, 0},
 		{"null body", "/api/v1/batches/b1/freeze", regulator, `null`, 400, 0},
 	}
 	for _, c := range cases {
