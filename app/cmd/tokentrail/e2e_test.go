@@ -58,6 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	run := lifecycle(t, s, bin, "ledger-")
+	run.exactHeight = true
 
 	// A second server cannot take the same data directory.
 	second := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data)
@@ -91,9 +92,10 @@ func TestEndToEnd(t *testing.T) {
 
 // lifecycleRun is what a lifecycle wrote and what the server answered.
 type lifecycleRun struct {
-	batches []string
-	reads   map[string][]byte
-	height  uint64
+	batches     []string
+	reads       map[string][]byte
+	height      uint64
+	exactHeight bool // nobody else writes to this ledger
 }
 
 // lifecycle drives a whole batch lifecycle through HTTP, with batch and
@@ -209,7 +211,9 @@ func (r *lifecycleRun) sameAfterRestart(t *testing.T, s *server) {
 	}
 	var info struct{ Height uint64 }
 	s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, &info)
-	if info.Height != r.height {
+	// On a shared network other writers may have added blocks meanwhile;
+	// nothing may have gone missing.
+	if info.Height < r.height || (r.exactHeight && info.Height != r.height) {
 		t.Errorf("height %d after the restart, %d before", info.Height, r.height)
 	}
 }

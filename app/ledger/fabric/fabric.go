@@ -68,6 +68,7 @@ type Ledger struct {
 	touches      map[string]bool // functions that write the private collection
 	readsPrivate map[string]bool // queries whose answer may carry it
 	stats        stats
+	heights      *heights
 	closeMu      sync.Once
 }
 
@@ -172,6 +173,7 @@ func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 	for _, name := range names {
 		l.byPeer = append(l.byPeer, firstOf[name])
 	}
+	l.heights = newHeights(l)
 	return l, nil
 }
 
@@ -338,6 +340,7 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 		if err != nil {
 			return ledger.Result{}, err
 		}
+		l.heights.wait(ctx, st.BlockNumber)
 		return ledger.Result{TxID: tx.TransactionID(), Block: st.BlockNumber, Payload: tx.Result()}, nil
 	}
 }
