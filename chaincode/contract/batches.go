@@ -91,6 +91,29 @@ func (t *txn) newEvent(typ string, batchIDs ...string) Event {
 	return Event{EventID: t.newUUID(), Type: typ, BatchIDs: batchIDs, Actor: t.caller, TxID: t.txID, Timestamp: t.nowStr}
 }
 
+// record appends e to b's history and saves b, whose state before this
+// transaction's changes was old; it returns e as recorded (with b's seq).
+func (t *txn) record(old, b *Batch, e Event) (Event, error) {
+	e, err := t.appendEvent(b, e)
+	if err != nil {
+		return e, err
+	}
+	return e, t.saveBatch(old, b)
+}
+
+// roleActor returns the caller when it may record events of eventType
+// (TT-R07) on batches it does not own.
+func (t *txn) roleActor(eventType string) (*Participant, error) {
+	actor, err := t.actor()
+	if err != nil {
+		return nil, err
+	}
+	if err := ruleRole(actor, eventType, false); err != nil {
+		return nil, err
+	}
+	return actor, nil
+}
+
 // eventLoc is where an event's first copy lives.
 type eventLoc struct {
 	BatchID string `json:"batchId"`
@@ -190,11 +213,8 @@ func collect(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	actor, err := t.actor()
+	_, err := t.roleActor(EventCollected)
 	if err != nil {
-		return nil, err
-	}
-	if err := ruleRole(actor, EventCollected, false); err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
@@ -465,11 +485,8 @@ func assess(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	actor, err := t.actor()
+	_, err := t.roleActor(EventAssessed)
 	if err != nil {
-		return nil, err
-	}
-	if err := ruleRole(actor, EventAssessed, false); err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
@@ -489,10 +506,7 @@ func assess(t *txn, args []byte) (any, error) {
 	e := t.newEvent(EventAssessed, b.ID)
 	e.Assessed = &AssessedPayload{Score: *req.Score, Metrics: req.Metrics, Method: req.Method}
 	b.Quality = &Quality{Score: *req.Score, Metrics: req.Metrics, Method: req.Method, AssessedBy: t.caller, TxID: t.txID}
-	if e, err = t.appendEvent(b, e); err != nil {
-		return nil, err
-	}
-	if err := t.saveBatch(&old, b); err != nil {
+	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
 	return WriteResult{Batch: b, Event: &e}, nil
@@ -532,13 +546,10 @@ func circulate(t *txn, args []byte) (any, error) {
 	e := t.newEvent(EventCirculated, b.ID)
 	e.Circulated = &CirculatedPayload{To: req.To, Purpose: req.Purpose, AccessMode: req.AccessMode, CrossBorder: req.CrossBorder, ExpiresAt: req.ExpiresAt}
 	b.Custodians = append(b.Custodians, req.To)
-	if e, err = t.appendEvent(b, e); err != nil {
+	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
 	if err := t.putJSON(join(kCirculation+b.ID, seqKey(e.Seq)), e); err != nil {
-		return nil, err
-	}
-	if err := t.saveBatch(&old, b); err != nil {
 		return nil, err
 	}
 	return WriteResult{Batch: b, Event: &e}, nil
@@ -589,11 +600,8 @@ func audit(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	actor, err := t.actor()
+	_, err := t.roleActor(EventAudited)
 	if err != nil {
-		return nil, err
-	}
-	if err := ruleRole(actor, EventAudited, false); err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
@@ -606,10 +614,7 @@ func audit(t *txn, args []byte) (any, error) {
 	old := *b
 	e := t.newEvent(EventAudited, b.ID)
 	e.Audited = &AuditedPayload{Scope: req.Scope, Findings: req.Findings, Verdict: req.Verdict}
-	if e, err = t.appendEvent(b, e); err != nil {
-		return nil, err
-	}
-	if err := t.saveBatch(&old, b); err != nil {
+	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
 	return WriteResult{Batch: b, Event: &e}, nil
@@ -671,10 +676,7 @@ func setStatus(t *txn, args []byte, typ string) (any, error) {
 	}
 	e := t.newEvent(typ, b.ID)
 	e.Status = &StatusPayload{Reason: req.Reason}
-	if e, err = t.appendEvent(b, e); err != nil {
-		return nil, err
-	}
-	if err := t.saveBatch(&old, b); err != nil {
+	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
 	return WriteResult{Batch: b, Event: &e}, nil

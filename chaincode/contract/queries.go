@@ -120,20 +120,14 @@ func listBatches(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if req.Sector != "" {
-		if err := checkEnum("sector", req.Sector, sectors); err != nil {
-			return nil, err
-		}
+	if err := checkOptionalEnum("sector", req.Sector, sectors); err != nil {
+		return nil, err
 	}
-	if req.Modality != "" {
-		if err := checkEnum("modality", req.Modality, modalities); err != nil {
-			return nil, err
-		}
+	if err := checkOptionalEnum("modality", req.Modality, modalities); err != nil {
+		return nil, err
 	}
-	if req.Status != "" {
-		if err := checkEnum("status", req.Status, []string{StatusActive, StatusFrozen, StatusRetired}); err != nil {
-			return nil, err
-		}
+	if err := checkOptionalEnum("status", req.Status, []string{StatusActive, StatusFrozen, StatusRetired}); err != nil {
+		return nil, err
 	}
 	if req.Owner != "" {
 		if err := checkMSP("owner", req.Owner); err != nil {
@@ -558,15 +552,11 @@ func prices(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if req.Sector != "" {
-		if err := checkEnum("sector", req.Sector, sectors); err != nil {
-			return nil, err
-		}
+	if err := checkOptionalEnum("sector", req.Sector, sectors); err != nil {
+		return nil, err
 	}
-	if req.Modality != "" {
-		if err := checkEnum("modality", req.Modality, modalities); err != nil {
-			return nil, err
-		}
+	if err := checkOptionalEnum("modality", req.Modality, modalities); err != nil {
+		return nil, err
 	}
 	if req.Interval == "" {
 		req.Interval = "day"

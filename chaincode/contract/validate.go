@@ -88,6 +88,14 @@ func clip(s string) string {
 	return s
 }
 
+// checkOptionalEnum is checkEnum for a field that may be left empty.
+func checkOptionalEnum(field, v string, list []string) error {
+	if v == "" {
+		return nil
+	}
+	return checkEnum(field, v, list)
+}
+
 func checkID(field, v string) error {
 	if !reID.MatchString(v) {
 		return invalid(field, "must match [A-Za-z0-9._:-]{1,128}, not %q", clip(v))
