@@ -16,8 +16,11 @@
 # Environment: CLIENTS (64) single-event write clients; BULK_CLIENTS (4); READ_CLIENTS ("1 8":
 # each read scenario runs once per count);
 # DURATION (20s); EVENTS; PORT (18080); WORK (a new directory under /tmp, removed afterwards
-# unless KEEP=1); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
-# $WORK goes); SCENARIOS to run a subset, e.g. "collect history".
+# unless KEEP=1); PROFILE=1 serves pprof on PORT+1 and saves a 10 s CPU profile of the app from the
+# middle of each run and its allocation profile; OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
+# $WORK goes); SCENARIOS to run a subset, e.g. "collect history"; SERVE_FLAGS, extra flags for
+# tokentrail serve (e.g. "--bulk-chunk 1000"); BULK_CHUNK, the same chunk size for the load
+# generator's ceiling replay (250).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -71,7 +74,10 @@ trap finish EXIT
 start_serve() {
   local data="$1"
   shift
-  "$bin" serve --addr "127.0.0.1:$PORT" --data "$data" --log-level warn "$@" >"$OUT/serve-$(basename "$data").log" 2>&1 &
+  local pp=""
+  [[ "${PROFILE:-0}" == 1 ]] && pp="127.0.0.1:$((PORT + 1))"
+  # --rate-limit 0: with --config the default is 50 requests/s per key (429 beyond it).
+  TOKENTRAIL_PPROF_ADDR="$pp" "$bin" serve --addr "127.0.0.1:$PORT" --data "$data" --log-level warn --rate-limit 0 ${SERVE_FLAGS:-} "$@" >"$OUT/serve-$(basename "$data").log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 1 600); do
     if curl -fsS "$url/readyz" >/dev/null 2>&1; then
@@ -103,9 +109,19 @@ bench() {
   local name="$1"
   shift
   say "run $name: $*"
+  local prof=""
+  if [[ "${PROFILE:-0}" == 1 ]]; then
+    # A CPU profile of the app over the middle of the run, then its allocations.
+    (sleep 3 && curl -fsS -o "$OUT/$name.app-cpu.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=10") &
+    prof=$!
+  fi
   "$bin" bench --url "$url" --json --label "$mode" --rss "app=$serve_pid" "$@" >"$OUT/$name.json" 2>"$OUT/$name.txt" ||
     { cat "$OUT/$name.txt" >&2; return 1; }
   grep -v '^bench:' "$OUT/$name.txt" >&2 || true
+  if [[ -n "$prof" ]]; then
+    wait "$prof" || true
+    curl -fsS -o "$OUT/$name.app-allocs.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/allocs" || true
+  fi
 }
 
 machine() {
@@ -133,7 +149,7 @@ if [[ "$mode" == embedded ]]; then
   for s in collect circulate trade; do
     want "$s" && bench "embedded-$s" --keys "$(keys "$w")" --scenario "$s" --clients "$CLIENTS" --duration "$DURATION" --ceiling --ceiling-dir "$WORK"
   done
-  want bulk && bench embedded-bulk --keys "$(keys "$w")" --scenario bulk --clients "$BULK_CLIENTS" --duration "$DURATION" --ceiling --ceiling-dir "$WORK"
+  want bulk && bench embedded-bulk --keys "$(keys "$w")" --scenario bulk --clients "$BULK_CLIENTS" --duration "$DURATION" --bulk-chunk "${BULK_CHUNK:-250}" --ceiling --ceiling-dir "$WORK"
   stop_serve
   rm -rf "$w"
   r="$WORK/data-reads"
