@@ -69,6 +69,7 @@ type Ledger struct {
 	readsPrivate map[string]bool // queries whose answer may carry it
 	stats        stats
 	heights      *heights
+	blocks       *blockCache // blocks of recent writes, for their receipts
 	closeMu      sync.Once
 }
 
@@ -174,6 +175,7 @@ func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 		l.byPeer = append(l.byPeer, firstOf[name])
 	}
 	l.heights = newHeights(l)
+	l.blocks = newBlockCache()
 	return l, nil
 }
 
@@ -341,6 +343,7 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 			return ledger.Result{}, err
 		}
 		l.heights.wait(ctx, st.BlockNumber)
+		l.blocks.noteTx(tx.TransactionID(), st.BlockNumber)
 		return ledger.Result{TxID: tx.TransactionID(), Block: st.BlockNumber, Payload: tx.Result()}, nil
 	}
 }
@@ -638,6 +641,11 @@ func (l *Ledger) anyRoute() ([]*orgGateway, error) {
 // gateway peer is asked in turn, for a few seconds, before the transaction
 // is declared unknown.
 func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
+	if block, ok := l.blocks.blockOf(txID); ok {
+		if r, err := receipt.BuildFabric(l.cfg.Channel, block, txID); err == nil {
+			return r.Marshal()
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, receiptWait)
 	defer cancel()
 	var lastErr error
@@ -652,6 +660,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
+			l.blocks.put(r.BlockNumber, block)
 			return r.Marshal()
 		}
 		select {
