@@ -58,11 +58,7 @@ func (r *report) check(rule, txID string, err *Error) {
 }
 
 func compliance(t *txn, args []byte) (any, error) {
-	var req IDRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[IDRequest](t, args)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,20 @@ import (
 	"time"
 )
 
+// readRequest decodes a query's request and returns it with the caller, who
+// must be a registered participant.
+func readRequest[T any](t *txn, args []byte) (*T, *Participant, error) {
+	req := new(T)
+	if err := decode(args, req); err != nil {
+		return nil, nil, err
+	}
+	p, err := t.reader()
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, p, nil
+}
+
 // canSee reports whether p may read batch b: the regulator, auditors and
 // exchanges read every batch; everyone else the batches it owns or holds.
 func canSee(p *Participant, b *Batch) bool {
@@ -96,11 +110,7 @@ func (t *txn) pageOver(prefix, start, end, token string, size int, keep func(key
 }
 
 func getBatch(t *txn, args []byte) (any, error) {
-	var req IDRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[IDRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +118,7 @@ func getBatch(t *txn, args []byte) (any, error) {
 }
 
 func listBatches(t *txn, args []byte) (any, error) {
-	var req ListBatchesRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[ListBatchesRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +181,7 @@ func listBatches(t *txn, args []byte) (any, error) {
 }
 
 func history(t *txn, args []byte) (any, error) {
-	var req HistoryRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[HistoryRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -282,11 +284,7 @@ func (t *txn) walk(root string, up bool, depth int, visit func(b *Batch, distanc
 }
 
 func lineage(t *txn, args []byte) (any, error) {
-	var req LineageRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[LineageRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -350,11 +348,7 @@ func viewNode(p *Participant, b *Batch, distance int) Node {
 }
 
 func impact(t *txn, args []byte) (any, error) {
-	var req IDRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[IDRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -407,11 +401,7 @@ func impact(t *txn, args []byte) (any, error) {
 }
 
 func getEvent(t *txn, args []byte) (any, error) {
-	var req IDRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[IDRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -449,11 +439,7 @@ func timeBound(field, v string) (string, error) {
 }
 
 func listTrades(t *txn, args []byte) (any, error) {
-	var req ListTradesRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[ListTradesRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
@@ -544,11 +530,7 @@ func inWindow(ts, from, to string) bool {
 }
 
 func prices(t *txn, args []byte) (any, error) {
-	var req PricesRequest
-	if err := decode(args, &req); err != nil {
-		return nil, err
-	}
-	p, err := t.reader()
+	req, p, err := readRequest[PricesRequest](t, args)
 	if err != nil {
 		return nil, err
 	}
