@@ -184,27 +184,7 @@ type envOption func(*Config)
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	led := newMemLedger()
-	keys := map[string]string{}
-	var fixed []auth.Key
-	var others []contract.RegisterParticipantRequest
-	var reg contract.RegisterParticipantRequest
-	for _, o := range auth.DevConsortium() {
-		k, err := auth.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[o.MSPID] = k
-		fixed = append(fixed, auth.Key{ID: auth.KeyID(auth.HashKey(k)), Hash: auth.HashKey(k), MSPID: o.MSPID})
-		r := contract.RegisterParticipantRequest{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region}
-		if o.MSPID == regulator {
-			reg = r
-		} else {
-			others = append(others, r)
-		}
-	}
-	if _, err := service.New(led, nil).EnsureParticipants(context.Background(), reg, others); err != nil {
-		t.Fatalf("register the consortium: %v", err)
-	}
+	keys, fixed := devConsortium(t, led)
 	a, err := auth.NewAuthenticator(nil, fixed)
 	if err != nil {
 		t.Fatal(err)
@@ -312,4 +292,33 @@ func (e *env) collected(id string) {
 	e.must(http.StatusCreated, "POST", "/api/v1/batches", provider, collectBody(id), nil)
 	e.must(http.StatusCreated, "POST", "/api/v1/batches/"+id+"/assessments", auditor,
 		map[string]any{"score": 80, "metrics": map[string]float64{"dup-rate": 0.01}, "method": "sampled review"}, nil)
+}
+
+// devConsortium registers the development consortium on l when missing and
+// returns a new key for each organisation, by MSP ID and as the
+// authenticator's fixed keys.
+func devConsortium(t *testing.T, l service.Ledger) (map[string]string, []auth.Key) {
+	t.Helper()
+	keys := map[string]string{}
+	var fixed []auth.Key
+	var others []contract.RegisterParticipantRequest
+	var reg contract.RegisterParticipantRequest
+	for _, o := range auth.DevConsortium() {
+		k, err := auth.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[o.MSPID] = k
+		fixed = append(fixed, auth.Key{ID: auth.KeyID(auth.HashKey(k)), Hash: auth.HashKey(k), MSPID: o.MSPID})
+		r := contract.RegisterParticipantRequest{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region}
+		if o.MSPID == regulator {
+			reg = r
+		} else {
+			others = append(others, r)
+		}
+	}
+	if _, err := service.New(l, nil).EnsureParticipants(context.Background(), reg, others); err != nil {
+		t.Fatalf("register the consortium: %v", err)
+	}
+	return keys, fixed
 }

@@ -45,27 +45,7 @@ func newLiveEnv(t *testing.T, cfg Config, serverTimeouts time.Duration) *liveEnv
 func newLiveEnvOn(t *testing.T, l service.Ledger, cfg Config, serverTimeouts time.Duration) *liveEnv {
 	t.Helper()
 	var err error
-	keys := map[string]string{}
-	var fixed []auth.Key
-	var others []contract.RegisterParticipantRequest
-	var reg contract.RegisterParticipantRequest
-	for _, o := range auth.DevConsortium() {
-		k, err := auth.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[o.MSPID] = k
-		fixed = append(fixed, auth.Key{ID: auth.KeyID(auth.HashKey(k)), Hash: auth.HashKey(k), MSPID: o.MSPID})
-		r := contract.RegisterParticipantRequest{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region}
-		if o.MSPID == regulator {
-			reg = r
-		} else {
-			others = append(others, r)
-		}
-	}
-	if _, err := service.New(l, nil).EnsureParticipants(context.Background(), reg, others); err != nil {
-		t.Fatal(err)
-	}
+	keys, fixed := devConsortium(t, l)
 	if cfg.Auth, err = auth.NewAuthenticator(nil, fixed); err != nil {
 		t.Fatal(err)
 	}
