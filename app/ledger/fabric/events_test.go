@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tokentrail/tokentrail/app/ledger"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
@@ -21,28 +17,7 @@ import (
 // configures (scripts/test-fabric.sh sets it), or skips without one.
 func openFabric(t *testing.T) *Ledger {
 	t.Helper()
-	path := os.Getenv("TOKENTRAIL_FABRIC_CONFIG")
-	if path == "" {
-		t.Skip("no Fabric network: set TOKENTRAIL_FABRIC_CONFIG to network/.dev/tokentrail.yaml (scripts/test-fabric.sh does)")
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Fabric Config `yaml:"fabric"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	cfg := doc.Fabric
-	cfg.Dir = filepath.Dir(path)
-	l, err := Open(cfg, nil)
-	if err != nil {
-		t.Fatalf("open the Fabric ledger: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return openConfig(t, fabricConfig(t))
 }
 
 var errEnough = errors.New("enough")
