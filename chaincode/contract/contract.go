@@ -108,8 +108,16 @@ func (c *Contract) Invoke(st State, fn string, args []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if b, ok := out.(encoded); ok {
+		return b, nil
+	}
 	return json.Marshal(out)
 }
+
+// encoded is a result that is already its JSON encoding: Invoke returns it
+// as it is instead of passing it through json.Marshal, which would validate
+// and re-compact every embedded document again.
+type encoded []byte
 
 // txn is one transaction: the caller, the clock and a write buffer over the
 // committed state.

@@ -193,17 +193,29 @@ func history(t *txn, args []byte) (any, error) {
 		return nil, err
 	}
 	prefix := join(kHistory+req.BatchID, "")
-	// Events are immutable and stored as the contract encoded them: they are
-	// passed through as they are, not decoded and encoded again.
-	items := []json.RawMessage{}
+	// Events are immutable and stored as the contract encoded them (compact
+	// JSON from json.Marshal): the page is written around them as they are,
+	// the same bytes json.Marshal of a Page[json.RawMessage] would give.
+	out := append(make([]byte, 0, 512*size), `{"items":[`...)
+	n := 0
 	next, err := t.pageOver(prefix, prefix, prefixEnd(prefix), req.PageToken, size, func(_ string, v []byte) (bool, error) {
-		items = append(items, json.RawMessage(v))
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, v...)
+		n++
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return Page[json.RawMessage]{Items: items, NextPageToken: next}, nil
+	token, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, `],"nextPageToken":`...)
+	out = append(append(out, token...), '}')
+	return encoded(out), nil
 }
 
 // maxGraphNodes bounds a lineage or impact answer.

@@ -1,6 +1,8 @@
 package contracttest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -45,8 +47,22 @@ func queriesScenario(t *testing.T, h *harness) {
 			t.Fatalf("history seqs %v are not gap-free from 1", seqs)
 		}
 	}
+	// The page is written around the stored events rather than through
+	// json.Marshal: it must be the very bytes json.Marshal would give.
+	args, _ := json.Marshal(contract.HistoryRequest{BatchID: "labelled", PageRequest: contract.PageRequest{PageSize: 3}})
+	raw, err := h.l.Evaluate(regulator, contract.FnHistory, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rawPage contract.Page[json.RawMessage]
+	if err := json.Unmarshal(raw, &rawPage); err != nil {
+		t.Fatalf("history page is not JSON: %v: %s", err, raw)
+	}
+	if again, _ := json.Marshal(rawPage); !bytes.Equal(again, raw) || len(rawPage.Items) != 3 || rawPage.NextPageToken == "" {
+		t.Fatalf("history page bytes differ from json.Marshal of the page:\n got %s\nwant %s", raw, again)
+	}
 	var bad contract.Page[contract.Event]
-	err := h.query(regulator, contract.FnHistory, contract.HistoryRequest{BatchID: "labelled", PageRequest: contract.PageRequest{PageToken: "YiJ4"}}, &bad)
+	err = h.query(regulator, contract.FnHistory, contract.HistoryRequest{BatchID: "labelled", PageRequest: contract.PageRequest{PageToken: "YiJ4"}}, &bad)
 	if ce := h.wantErr(err, contract.KindInvalid, ""); ce.Field != "pageToken" {
 		t.Fatalf("crafted page token: %+v", ce)
 	}
