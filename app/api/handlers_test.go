@@ -296,3 +296,33 @@ func (f *failAfter) Submit(ctx context.Context, org, fn string, args []byte, tra
 	f.ok--
 	return f.memLedger.Submit(ctx, org, fn, args, transient)
 }
+
+// TestWriteAnswerBytes: the answer to a write splices the ledger's receipt
+// in rather than encoding the whole answer with json.Marshal; it must still
+// be the bytes json.Marshal would give, with the receipt exactly as the
+// receipt route serves it.
+func TestWriteAnswerBytes(t *testing.T) {
+	e := newEnv(t)
+	rec := e.do("POST", "/api/v1/batches", provider, collectBody("raw-bytes"))
+	if rec.Code != 201 {
+		t.Fatalf("collect: %d %s", rec.Code, rec.Body)
+	}
+	var w service.Written
+	if err := json.Unmarshal(rec.Body.Bytes(), &w); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, rec.Body)
+	}
+	want, err := json.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Body.String(); got != string(want)+"\n" {
+		t.Fatalf("answer bytes differ from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+	if w.Batch == nil || w.Event == nil || len(w.Receipt) == 0 {
+		t.Fatalf("answer lacks batch, event or receipt: %s", rec.Body)
+	}
+	got := e.do("GET", "/api/v1/events/"+w.Event.EventID+"/receipt", provider, nil)
+	if got.Code != 200 || strings.TrimSpace(got.Body.String()) != string(w.Receipt) {
+		t.Fatalf("receipt route %d %s, write answered %s", got.Code, got.Body, w.Receipt)
+	}
+}
