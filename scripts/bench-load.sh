@@ -17,7 +17,9 @@
 # each read scenario runs once per count);
 # DURATION (20s); EVENTS; PORT (18080); WORK (a new directory under /tmp, removed afterwards
 # unless KEEP=1); PROFILE=1 serves pprof on PORT+1 and saves a 10 s CPU profile of the app from the
-# middle of each run and its allocation profile; OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
+# middle of each run and its allocation profile (on fabric, also of the chaincode servers and the
+# four peers, when the network was brought up with FABRIC_PROFILE=1: this script does so when it
+# brings the network up itself); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
 # $WORK goes); SCENARIOS to run a subset, e.g. "collect history"; SERVE_FLAGS, extra flags for
 # tokentrail serve (e.g. "--bulk-chunk 1000"); BULK_CHUNK, the same chunk size for the load
 # generator's ceiling replay (250).
@@ -114,15 +116,30 @@ bench() {
     # A CPU profile of the app over the middle of the run, then its allocations.
     (sleep 3 && curl -fsS -o "$OUT/$name.app-cpu.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=10") &
     prof=$!
+    if [[ "$mode" == fabric ]]; then
+      # The same 10 s of the chaincode servers and of every peer (the
+      # network serves pprof when brought up with FABRIC_PROFILE=1).
+      local base k p
+      base="$(sed -n 's/^FABRIC_BASE_PORT=//p' network/.dev/ports.env)"
+      local -a targets=("cc-tokentrail=$((base + 250))" "cc-onekey=$((base + 251))")
+      for k in 0 1 2 3; do targets+=("peer-$(peer_org "$k")=$((base + 100 + 10 * k + 3))"); done
+      for p in "${targets[@]}"; do
+        (sleep 3 && curl -fsS -o "$OUT/$name.${p%%=*}-cpu.pprof" "http://127.0.0.1:${p#*=}/debug/pprof/profile?seconds=10" 2>/dev/null || true) &
+        prof="$prof $!"
+      done
+    fi
   fi
   "$bin" bench --url "$url" --json --label "$mode" --rss "app=$serve_pid" "$@" >"$OUT/$name.json" 2>"$OUT/$name.txt" ||
     { cat "$OUT/$name.txt" >&2; return 1; }
   grep -v '^bench:' "$OUT/$name.txt" >&2 || true
   if [[ -n "$prof" ]]; then
-    wait "$prof" || true
+    # shellcheck disable=SC2086 # one PID per word
+    wait $prof || true
     curl -fsS -o "$OUT/$name.app-allocs.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/allocs" || true
   fi
 }
+
+peer_org() { local orgs=(regulator provider exchange auditor); echo "${orgs[$1]}"; }
 
 machine() {
   {
@@ -166,7 +183,7 @@ if [[ "$mode" == embedded ]]; then
 else
   if ! scripts/network.sh status >/dev/null 2>&1 || ! scripts/network.sh status | grep -q 'Raft leader:'; then
     say "no running network: bringing one up"
-    scripts/network.sh up >&2
+    FABRIC_PROFILE="${PROFILE:-0}" scripts/network.sh up >&2
     net_started=1
   fi
   if ! grep -q '"onekey"' network/.dev/network.json; then

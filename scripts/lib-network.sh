@@ -36,9 +36,10 @@ DEFAULT_CC_POLICY="OutOf(2, 'RegulatorMSP.peer', 'ProviderMSP.peer', 'ExchangeMS
 
 # ----------------------------------------------------------------- ports ---
 # One block of ports per node, from FABRIC_BASE_PORT (default 7050):
-#   ordererN        base+10*(N-1)     +0 gRPC, +1 admin (osnadmin), +2 operations
-#   peer of org k   base+100+10*k     +0 gRPC, +1 chaincode listener, +2 operations
-#   chaincode slot  base+200+slot     (tokentrail slot 0, onekey slot 1, others next free)
+#   ordererN        base+10*(N-1)     +0 gRPC, +1 admin (osnadmin), +2 operations, +3 pprof
+#   peer of org k   base+100+10*k     +0 gRPC, +1 chaincode listener, +2 operations, +3 pprof
+#   chaincode slot  base+200+slot     (tokentrail slot 0, onekey slot 1, others next free);
+#                   its pprof at +50 (base+250+slot)
 # The base port is fixed into the channel configuration when the genesis block
 # is made; it is saved in network/.dev/ports.env and reused afterwards.
 
@@ -67,9 +68,11 @@ peer_org_index() { local i; for i in "${!PEER_ORGS[@]}"; do [[ "${PEER_ORGS[$i]}
 orderer_port() { echo $((BASE_PORT + 10 * $(orderer_index "$1"))); }
 orderer_admin_port() { echo $(($(orderer_port "$1") + 1)); }
 orderer_ops_port() { echo $(($(orderer_port "$1") + 2)); }
+orderer_pprof_port() { echo $(($(orderer_port "$1") + 3)); }
 peer_port() { echo $((BASE_PORT + 100 + 10 * $(peer_org_index "$1"))); }
 peer_cc_port() { echo $(($(peer_port "$1") + 1)); }
 peer_ops_port() { echo $(($(peer_port "$1") + 2)); }
+peer_pprof_port() { echo $(($(peer_port "$1") + 3)); }
 
 # ------------------------------------------------------------ identities ---
 

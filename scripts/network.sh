@@ -28,6 +28,8 @@
 #                    tokentrail, none for other names; "none" for none)
 #   CHAINCODE_TLS    1 (default): mutual TLS between peers and chaincode servers; 0: plain
 #   FABRIC_BASE_PORT first port of the network (default 7050, see scripts/lib-network.sh)
+#   FABRIC_PROFILE   1: nodes and chaincode servers serve Go pprof on loopback (peers at
+#                    their port + 3, orderers at theirs + 3, chaincode servers at theirs + 50)
 #   POST_DEPLOY_CMD  command run at the end of 'up' (default when deploying tokentrail:
 #                    tokentrail fabric dev-config, which writes network/.dev/tokentrail.yaml
 #                    and dev-credentials.json and registers the consortium)
@@ -97,6 +99,9 @@ start_orderer() {
   dir="$(orderer_dir "$o")"
   tls="$dir/tls"
   mkdir -p "$DATA/$o"
+  local -a prof=()
+  [[ "${FABRIC_PROFILE:-0}" == 1 ]] &&
+    prof=(ORDERER_GENERAL_PROFILE_ENABLED=true ORDERER_GENERAL_PROFILE_ADDRESS="127.0.0.1:$(orderer_pprof_port "$o")")
   start_process "$o" "$BIN/orderer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
@@ -124,7 +129,8 @@ start_orderer() {
     ORDERER_METRICS_PROVIDER=prometheus \
     ORDERER_FILELEDGER_LOCATION="$DATA/$o/ledger" \
     ORDERER_CONSENSUS_WALDIR="$DATA/$o/etcdraft/wal" \
-    ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/etcdraft/snapshot"
+    ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/etcdraft/snapshot" \
+    "${prof[@]}"
   say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"))"
 }
 
@@ -136,6 +142,9 @@ start_peer() {
   port="$(peer_port "$org")"
   mkdir -p "$DATA/$name"
   local -a START_ARGS=(node start)
+  local -a prof=()
+  [[ "${FABRIC_PROFILE:-0}" == 1 ]] &&
+    prof=(CORE_PEER_PROFILE_ENABLED=true CORE_PEER_PROFILE_LISTENADDRESS="127.0.0.1:$(peer_pprof_port "$org")")
   start_process "$name" "$BIN/peer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
@@ -158,7 +167,8 @@ start_peer() {
     CORE_LEDGER_STATE_STATEDATABASE=goleveldb \
     CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops_port "$org")" \
     CORE_METRICS_PROVIDER=prometheus \
-    CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]"
+    CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]" \
+    "${prof[@]}"
   say "started $name (pid $(pid_of "$name"), port $port)"
 }
 
@@ -311,6 +321,7 @@ launch_chaincode() {
       CHAINCODE_TLS_KEY="$(ccaas_server_tls)/server.key"
       CHAINCODE_TLS_CLIENT_CA_CERT="$(ccaas_client_tls)/ca.crt")
   fi
+  [[ "${FABRIC_PROFILE:-0}" == 1 ]] && tlsenv+=(CHAINCODE_PPROF_ADDR="127.0.0.1:$((port + 50))")
   INHERIT_ENV=1 start_process "$proc" "$exe" \
     CHAINCODE_ID="$pkgid" CHAINCODE_SERVER_ADDRESS="127.0.0.1:$port" "${tlsenv[@]}"
   echo "$pkgid" >"$CCDIR/$name/running_id"

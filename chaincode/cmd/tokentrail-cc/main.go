@@ -54,6 +54,9 @@ Configuration is read from the environment only:
   CHAINCODE_TLS_CLIENT_CA_CERT  PEM file: CA certificates of the peers' client
                                 certificates; when given, peers must present
                                 one (mutual TLS)
+  CHAINCODE_PPROF_ADDR          loopback host:port to serve Go's pprof
+                                profiles on, e.g. 127.0.0.1:6061 (off when
+                                unset)
 
 TLS on the server must match "tls_required" in connection.json.
 It exits 0 on SIGINT or SIGTERM, 1 when the server fails, 2 on bad
@@ -64,6 +67,7 @@ configuration.
 type config struct {
 	ccID    string
 	address string
+	pprof   string // loopback address for pprof, "" when off
 	tls     shim.TLSProperties
 	warning string // a setting that was ignored, for the log
 }
@@ -90,6 +94,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if _, port, err := net.SplitHostPort(c.address); err != nil || port == "" {
 		return c, configErrorf("%s=%q is not a host:port address", envAddress, c.address)
+	}
+	c.pprof = getenv(envPprof)
+	if err := checkPprofAddr(c.pprof); err != nil {
+		return c, err
 	}
 
 	cert, key, ca := getenv(envTLSCert), getenv(envTLSKey), getenv(envTLSClientCA)
@@ -149,6 +157,13 @@ func serve(ctx context.Context, c config, log io.Writer) error {
 	cc, err := fabric.NewChaincode()
 	if err != nil {
 		return err
+	}
+	if c.pprof != "" {
+		stop, err := startPprof(c.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	srv := &shim.ChaincodeServer{CCID: c.ccID, Address: c.address, CC: cc, TLSProps: c.tls}
 	errc := make(chan error, 1)

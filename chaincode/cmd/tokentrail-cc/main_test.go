@@ -25,7 +25,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("--help exited %d: %s", code, errOut.String())
 	}
-	for _, env := range []string{envID, envAddress, envTLSOff, envTLSCert, envTLSKey, envTLSClientCA} {
+	for _, env := range []string{envID, envAddress, envTLSOff, envTLSCert, envTLSKey, envTLSClientCA, envPprof} {
 		if !strings.Contains(out.String(), env) {
 			t.Errorf("--help does not mention %s", env)
 		}
@@ -154,6 +154,9 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: "not a matching PEM certificate and key"},
 		{name: "client CA file without PEM", env: base(envTLSCert, pki.certFile, envTLSKey, pki.keyFile, envTLSClientCA, pki.keyFile),
 			wantErr: "holds no PEM certificate"},
+		{name: "pprof on loopback", env: base(envPprof, "127.0.0.1:6061")},
+		{name: "pprof beyond loopback", env: base(envPprof, "0.0.0.0:6061"), wantErr: "must be a loopback"},
+		{name: "pprof by host name", env: base(envPprof, "localhost:6061"), wantErr: "must be a loopback"},
 		{name: "explicitly disabled with files", env: base(envTLSOff, "true", envTLSCert, pki.certFile, envTLSKey, pki.keyFile),
 			wantWarning: true},
 	}
