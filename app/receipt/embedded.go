@@ -151,24 +151,68 @@ func TrustedKeys(anchorPEM []byte) (map[string]*ecdsa.PublicKey, error) {
 // NewEmbedded builds the receipt of transaction index of an embedded-ledger
 // block: header and signature as stored, every transaction record of the
 // block in order (the proof needs their hashes), the transaction's events as
-// the contract encoded them, and the signer's fingerprint.
+// the contract encoded them, and the signer's fingerprint. To build the
+// receipts of several transactions of one block, use [NewEmbeddedBlock].
 func NewEmbedded(header, signature []byte, records [][]byte, index int, events []json.RawMessage, signer string) (*Receipt, error) {
 	if index < 0 || index >= len(records) {
 		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(records))
 	}
+	b, err := NewEmbeddedBlock(header, signature, records, signer)
+	if err != nil {
+		return nil, err
+	}
+	return b.Receipt(index, events)
+}
+
+// EmbeddedBlock is what the receipts of one embedded-ledger block's
+// transactions share: the header and its hash, the signature and the
+// transaction tree, each decoded or built once. It keeps header and records
+// without copying them; they must not change while it is in use. It is safe
+// for concurrent use.
+type EmbeddedBlock struct {
+	header    []byte
+	number    uint64
+	blockHash string
+	signature string
+	signer    string
+	records   [][]byte
+	tree      *MerkleTree
+}
+
+// NewEmbeddedBlock prepares the receipts of an embedded-ledger block's
+// transactions from its header and signature as stored, every transaction
+// record of the block in order and the signer's fingerprint.
+func NewEmbeddedBlock(header, signature []byte, records [][]byte, signer string) (*EmbeddedBlock, error) {
 	var h Header
 	if err := json.Unmarshal(header, &h); err != nil {
 		return nil, fmt.Errorf("block header: %w", err)
-	}
-	var tx TxRecord
-	if err := json.Unmarshal(records[index], &tx); err != nil {
-		return nil, fmt.Errorf("transaction record: %w", err)
 	}
 	leaves := make([]Hash, len(records))
 	for i, rec := range records {
 		leaves[i] = LeafHash(rec)
 	}
-	path := InclusionProof(leaves, index)
+	return &EmbeddedBlock{
+		header:    header,
+		number:    h.Number,
+		blockHash: HexHash(HeaderHash(header)),
+		signature: hex.EncodeToString(signature),
+		signer:    signer,
+		records:   records,
+		tree:      NewMerkleTree(leaves),
+	}, nil
+}
+
+// Receipt builds the receipt of transaction index of the block, with the
+// transaction's events as the contract encoded them.
+func (b *EmbeddedBlock) Receipt(index int, events []json.RawMessage) (*Receipt, error) {
+	if index < 0 || index >= len(b.records) {
+		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(b.records))
+	}
+	var tx TxRecord
+	if err := json.Unmarshal(b.records[index], &tx); err != nil {
+		return nil, fmt.Errorf("transaction record: %w", err)
+	}
+	path := b.tree.Path(index)
 	hashes := make([]string, len(path))
 	for i, p := range path {
 		hashes[i] = HexHash(p)
@@ -179,15 +223,15 @@ func NewEmbedded(header, signature []byte, records [][]byte, index int, events [
 	return &Receipt{
 		Kind:        KindEmbedded,
 		TxID:        tx.TxID,
-		BlockNumber: h.Number,
+		BlockNumber: b.number,
 		Events:      events,
 		Embedded: &Embedded{
-			Header:    header,
-			BlockHash: HexHash(HeaderHash(header)),
-			Signer:    signer,
-			Signature: hex.EncodeToString(signature),
-			Tx:        records[index],
-			Proof:     MerkleProof{LeafIndex: uint64(index), TreeSize: uint64(len(records)), Hashes: hashes},
+			Header:    b.header,
+			BlockHash: b.blockHash,
+			Signer:    b.signer,
+			Signature: b.signature,
+			Tx:        b.records[index],
+			Proof:     MerkleProof{LeafIndex: uint64(index), TreeSize: uint64(len(b.records)), Hashes: hashes},
 		},
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -42,9 +43,32 @@ func newNode(t testing.TB) *node {
 	return &node{key: k, anchor: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), signer: fp}
 }
 
-// block builds a signed block of n transactions, transaction i holding i%3
+// receipt builds a signed block of n transactions, transaction i holding i%3
 // events, and returns the receipt of transaction index.
 func (nd *node) receipt(t testing.TB, n, index int) []byte {
+	t.Helper()
+	b := nd.block(t, n)
+	r, err := NewEmbedded(b.header, b.signature, b.records, index, b.events[index], nd.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// signedBlock is a block as a node stores it, with each transaction's events.
+type signedBlock struct {
+	header, signature []byte
+	records           [][]byte
+	events            [][]json.RawMessage
+}
+
+// block builds a signed block of n transactions, transaction i holding i%3+1
+// events.
+func (nd *node) block(t testing.TB, n int) signedBlock {
 	t.Helper()
 	var records [][]byte
 	var events [][]json.RawMessage
@@ -84,15 +108,7 @@ func (nd *node) receipt(t testing.TB, n, index int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewEmbedded(hb, sig, records, index, events[index], nd.signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := r.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
+	return signedBlock{header: hb, signature: sig, records: records, events: events}
 }
 
 func wantFailure(t *testing.T, doc, anchor []byte, check Check) {
@@ -136,6 +152,52 @@ func TestVerifyValid(t *testing.T) {
 	}
 	if _, err := Verify(pretty.Bytes(), nd.anchor); err != nil {
 		t.Errorf("indented receipt: %v", err)
+	}
+}
+
+// TestEmbeddedBlockReceipts builds the receipt of every transaction of a
+// block from one EmbeddedBlock: each verifies and is, byte for byte, the
+// receipt written out field by field with the path of InclusionProof.
+func TestEmbeddedBlockReceipts(t *testing.T) {
+	nd := newNode(t)
+	for _, n := range []int{1, 2, 3, 7, 25} {
+		b := nd.block(t, n)
+		leaves := make([]Hash, n)
+		for i, r := range b.records {
+			leaves[i] = LeafHash(r)
+		}
+		eb, err := NewEmbeddedBlock(b.header, b.signature, b.records, nd.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			r, err := eb.Receipt(i, b.events[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := r.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Verify(doc, nd.anchor); err != nil {
+				t.Fatalf("block of %d, tx %d: %v", n, i, err)
+			}
+			hashes := []string{}
+			for _, h := range InclusionProof(leaves, i) {
+				hashes = append(hashes, HexHash(h))
+			}
+			hash := HeaderHash(b.header)
+			w := &Receipt{Kind: KindEmbedded, TxID: fmt.Sprintf("%064x", i+1), BlockNumber: 42, Events: b.events[i],
+				Embedded: &Embedded{Header: b.header, BlockHash: HexHash(hash), Signer: nd.signer,
+					Signature: hex.EncodeToString(b.signature), Tx: b.records[i],
+					Proof: MerkleProof{LeafIndex: uint64(i), TreeSize: uint64(n), Hashes: hashes}}}
+			if want, _ := w.Marshal(); !bytes.Equal(doc, want) {
+				t.Fatalf("block of %d, tx %d:\n%s\nwant\n%s", n, i, doc, want)
+			}
+		}
+		if _, err := eb.Receipt(n, nil); err == nil {
+			t.Errorf("block of %d: receipt of transaction %d built", n, n)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // The block's transaction tree is the Merkle tree of RFC 6962 (section 2.1):
@@ -76,6 +77,63 @@ func InclusionProof(leaves []Hash, index int) []Hash {
 			index -= k
 		}
 		path = append([]Hash{sibling}, path...)
+	}
+	return path
+}
+
+// MerkleTree is the tree over one block's leaves, kept level by level so
+// that the audit path of every leaf is read off it instead of recomputed.
+// Built bottom up, a level's last node moves up unchanged when it has no
+// sibling; that gives the tree of [MerkleRoot] and the paths of
+// [InclusionProof], since each left subtree of the recursive split is a
+// complete tree of a power-of-two size.
+type MerkleTree struct {
+	// levels[0] are the leaves, each level the parents of the one below;
+	// the last holds the root alone (none when there are no leaves).
+	levels [][]Hash
+}
+
+// NewMerkleTree builds the tree over leaves, hashing each interior node once.
+func NewMerkleTree(leaves []Hash) *MerkleTree {
+	level := slices.Clone(leaves)
+	t := &MerkleTree{levels: [][]Hash{level}}
+	for len(level) > 1 {
+		up := make([]Hash, (len(level)+1)/2)
+		for i := 0; i+1 < len(level); i += 2 {
+			up[i/2] = nodeHash(level[i], level[i+1])
+		}
+		if len(level)%2 == 1 {
+			up[len(up)-1] = level[len(level)-1]
+		}
+		t.levels = append(t.levels, up)
+		level = up
+	}
+	return t
+}
+
+// Size returns the number of leaves.
+func (t *MerkleTree) Size() int { return len(t.levels[0]) }
+
+// Root returns the root of the tree, as [MerkleRoot] does.
+func (t *MerkleTree) Root() Hash {
+	if t.Size() == 0 {
+		return sha256.Sum256(nil)
+	}
+	return t.levels[len(t.levels)-1][0]
+}
+
+// Path returns the audit path of leaf index, nearest sibling first, as
+// [InclusionProof] does. It panics when index is out of range.
+func (t *MerkleTree) Path(index int) []Hash {
+	if index < 0 || index >= t.Size() {
+		panic(fmt.Sprintf("receipt: leaf %d out of range [0,%d)", index, t.Size()))
+	}
+	path := make([]Hash, 0, len(t.levels)-1)
+	for _, level := range t.levels[:len(t.levels)-1] {
+		if sibling := index ^ 1; sibling < len(level) {
+			path = append(path, level[sibling])
+		}
+		index >>= 1
 	}
 	return path
 }

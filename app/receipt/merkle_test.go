@@ -3,6 +3,7 @@ package receipt
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -74,5 +75,25 @@ func TestInclusionProofs(t *testing.T) {
 	}
 	if _, err := rootFromPath(Hash{}, 3, 3, nil); err == nil {
 		t.Error("index beyond the tree accepted")
+	}
+}
+
+// TestMerkleTree checks the tree built level by level against the recursive
+// definition: the same root and, for every leaf, the same audit path.
+func TestMerkleTree(t *testing.T) {
+	for size := 0; size <= 70; size++ {
+		leaves := leavesN(size)
+		tree := NewMerkleTree(leaves)
+		if tree.Size() != size {
+			t.Fatalf("tree of %d leaves has size %d", size, tree.Size())
+		}
+		if got, want := tree.Root(), MerkleRoot(leaves); got != want {
+			t.Fatalf("size %d: root %x, want %x", size, got, want)
+		}
+		for i := 0; i < size; i++ {
+			if got, want := tree.Path(i), InclusionProof(leaves, i); !slices.Equal(got, want) {
+				t.Fatalf("size %d leaf %d: path %x, want %x", size, i, got, want)
+			}
+		}
 	}
 }
