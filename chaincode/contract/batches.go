@@ -130,7 +130,13 @@ func (t *txn) appendEvent(b *Batch, e Event) (Event, error) {
 	if err := t.putJSON(join(kHistory+b.ID, seqKey(e.Seq)), e); err != nil {
 		return e, err
 	}
-	if v, _ := t.get(kEventRef + e.EventID); v == nil {
+	// An event recorded on several batches (a processing step's outputs)
+	// points at its first copy. Event IDs are new in each transaction
+	// (derived from its ID), so only this transaction's writes can hold the
+	// reference already: looking in the committed state would cost a read
+	// on Fabric (a round trip to the peer and a key every peer re-checks)
+	// for nothing.
+	if _, done := t.writes[kEventRef+e.EventID]; !done {
 		if err := t.putJSON(kEventRef+e.EventID, eventLoc{BatchID: b.ID, Seq: e.Seq, TxID: t.txID}); err != nil {
 			return e, err
 		}
