@@ -358,22 +358,31 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 		if index >= len(b.txs) {
 			return fmt.Errorf("transaction %q: index %d beyond block %d", txID, index, number)
 		}
-		out, err = buildReceipt(b, index, txID, l.signer)
+		// The block aliases bbolt's pages, which are valid only in this read
+		// transaction: the receipt is encoded, into bytes of its own, before
+		// it ends, so nothing of the block needs copying.
+		records := make([][]byte, len(b.txs))
+		for i, t := range b.txs {
+			records[i] = t.record
+		}
+		rb, err := receipt.NewEmbeddedBlock(b.header, b.signature, records, l.signer)
+		if err != nil {
+			return fmt.Errorf("block %d: %w", number, err)
+		}
+		out, err = txReceipt(rb, index, txID, b.txs[index].payload)
 		return err
 	})
 	return out, err
 }
 
-func buildReceipt(b *storedBlock, index int, txID, signer string) ([]byte, error) {
-	records := make([][]byte, len(b.txs))
-	for i, t := range b.txs {
-		records[i] = bytes.Clone(t.record)
-	}
-	events, err := payloadEvents(bytes.Clone(b.txs[index].payload))
+// txReceipt returns the canonical receipt of transaction index of block,
+// whose ID is txID and whose chaincode event payload is payload.
+func txReceipt(block *receipt.EmbeddedBlock, index int, txID string, payload []byte) ([]byte, error) {
+	events, err := payloadEvents(payload)
 	if err != nil {
 		return nil, fmt.Errorf("transaction %q event payload: %w", txID, err)
 	}
-	r, err := receipt.NewEmbedded(bytes.Clone(b.header), bytes.Clone(b.signature), records, index, events, signer)
+	r, err := block.Receipt(index, events)
 	if err != nil {
 		return nil, fmt.Errorf("transaction %q: %w", txID, err)
 	}
