@@ -25,6 +25,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,6 +257,9 @@ func (g *orgGateway) mspID() string { return g.gw.Identity().MspID() }
 // Close closes every gateway and connection.
 func (l *Ledger) Close() error {
 	l.closeMu.Do(func() {
+		if l.heights != nil {
+			l.heights.close()
+		}
 		for _, route := range l.routes {
 			for _, g := range route {
 				g.gw.Close()
@@ -641,9 +645,12 @@ func (l *Ledger) anyRoute() ([]*orgGateway, error) {
 // gateway peer is asked in turn, for a few seconds, before the transaction
 // is declared unknown.
 func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
-	if block, ok := l.blocks.blockOf(txID); ok {
-		if r, err := receipt.BuildFabric(l.cfg.Channel, block, txID); err == nil {
-			return r.Marshal()
+	if n, ok := l.blocks.blockNumberOf(txID); ok {
+		block, err := l.blocks.get(ctx, n, func(ctx context.Context) ([]byte, error) { return l.blockByNumber(ctx, n) })
+		if err == nil {
+			if r, err := receipt.BuildFabric(l.cfg.Channel, block, txID); err == nil {
+				return r.Marshal()
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, receiptWait)
@@ -677,6 +684,21 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 
 // receiptWait bounds how long Receipt waits for a transaction to appear.
 const receiptWait = 5 * time.Second
+
+// blockByNumber fetches block n from the first peer that has it.
+func (l *Ledger) blockByNumber(ctx context.Context, n uint64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, receiptWait)
+	defer cancel()
+	var lastErr error
+	for _, g := range l.byPeer {
+		block, err := g.qscc.EvaluateWithContext(ctx, "GetBlockByNumber", client.WithArguments(l.cfg.Channel, strconv.FormatUint(n, 10)))
+		if err == nil {
+			return block, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("block %d: %w", n, lastErr)
+}
 
 // Info reports the channel's height, as the first peer that answers sees
 // it, and the trust anchor receipts are checked against.

@@ -15,45 +15,69 @@ import (
 // through another peer does not see the write, and a write that depends on
 // it (a trade right after an assessment, say) is refused by a peer that has
 // not caught up. So a write is answered only once every reachable peer holds
-// its block: heights watches the peers' heights for the writes waiting.
+// its block: heights follows each peer's height.
+//
+// Each peer pushes its committed blocks over one filtered block event stream
+// (transaction IDs and validation codes only, no payloads). An earlier
+// version asked every peer for its height every 15 ms while writes waited:
+// each ask was a signed query that the peer checked against the channel's
+// policies, and under load that polling cost the peers more CPU than
+// endorsing some of the writes.
 
 const (
-	// heightPoll is how often the peers' heights are read while a write waits.
-	heightPoll = 15 * time.Millisecond
 	// heightWait bounds the wait. A write still waiting then is committed all
 	// the same and is answered; a peer that is that far behind is reported.
 	heightWait = 5 * time.Second
+	// A peer's stream that ends (the peer stopped, the connection broke) is
+	// opened again after a pause growing from watchRetryMin to watchRetryMax.
+	watchRetryMin = 250 * time.Millisecond
+	watchRetryMax = 3 * time.Second
 )
 
 type heights struct {
 	l       *Ledger
+	start   sync.Once
+	ctx     context.Context
+	stop    context.CancelFunc
 	mu      sync.Mutex
-	known   map[string]uint64 // peer → height it last reported
-	down    map[string]bool   // peers that did not answer the last poll
-	changed chan struct{}     // closed and replaced after each poll
-	waiters int
+	known   map[string]uint64 // peer → its height (blocks it holds)
+	down    map[string]bool   // peers whose stream is not open
+	changed chan struct{}     // closed and replaced after each change
 }
 
 func newHeights(l *Ledger) *heights {
-	return &heights{l: l, known: map[string]uint64{}, down: map[string]bool{}, changed: make(chan struct{})}
+	h := &heights{l: l, known: map[string]uint64{}, down: map[string]bool{}, changed: make(chan struct{})}
+	h.ctx, h.stop = context.WithCancel(context.Background())
+	for _, g := range l.byPeer {
+		h.down[g.peer] = true // until its stream is open
+	}
+	return h
 }
 
-// wait returns once every peer that answers holds block, or when the wait
-// is over (heightWait, or ctx).
+// close stops following the peers.
+func (h *heights) close() { h.stop() }
+
+// wait returns once every peer that is reachable holds block, or when the
+// wait is over (heightWait, or ctx). The first wait starts following the
+// peers; the streams stay open until the ledger is closed.
 func (h *heights) wait(ctx context.Context, block uint64) {
+	h.start.Do(func() {
+		ready := make(chan struct{}, len(h.l.byPeer))
+		for _, g := range h.l.byPeer {
+			go h.follow(g, ready)
+		}
+		// Give each peer's first connection a moment, so that the first
+		// write does not count a peer still connecting as unreachable.
+		deadline := time.After(2 * time.Second)
+		for range h.l.byPeer {
+			select {
+			case <-ready:
+			case <-deadline:
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(ctx, heightWait)
 	defer cancel()
-	h.mu.Lock()
-	h.waiters++
-	if h.waiters == 1 {
-		go h.poll()
-	}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		h.waiters--
-		h.mu.Unlock()
-	}()
 	for {
 		h.mu.Lock()
 		behind := h.behind(block)
@@ -82,32 +106,69 @@ func (h *heights) behind(block uint64) []string {
 	return out
 }
 
-// poll reads every peer's height while writes are waiting.
-func (h *heights) poll() {
-	for {
-		for _, g := range h.l.byPeer {
-			height, err := chainHeight(g, h.l.cfg.Channel)
-			h.mu.Lock()
-			if err != nil {
-				h.down[g.peer] = true
-			} else {
-				h.down[g.peer] = false
-				if height > h.known[g.peer] {
-					h.known[g.peer] = height
-				}
-			}
-			h.mu.Unlock()
-		}
-		h.mu.Lock()
-		close(h.changed)
-		h.changed = make(chan struct{})
-		done := h.waiters == 0
-		h.mu.Unlock()
-		if done {
-			return
-		}
-		time.Sleep(heightPoll)
+// set records what is known of peer and wakes the waiters; height 0 leaves
+// the height as it was.
+func (h *heights) set(peer string, height uint64, down bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if height > h.known[peer] {
+		h.known[peer] = height
 	}
+	h.down[peer] = down
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// follow keeps a filtered block event stream open to g's peer until the
+// ledger is closed, recording the peer's height as its blocks arrive. It
+// signals ready once, after the first attempt to open the stream.
+func (h *heights) follow(g *orgGateway, ready chan<- struct{}) {
+	pause := watchRetryMin
+	first := true
+	for h.ctx.Err() == nil {
+		opened := h.stream(g, func() {
+			if first {
+				first = false
+				ready <- struct{}{}
+			}
+		})
+		h.set(g.peer, 0, true)
+		if first {
+			first = false
+			ready <- struct{}{}
+		}
+		if opened {
+			pause = watchRetryMin
+		}
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, watchRetryMax)
+	}
+}
+
+// stream reads g's peer's height, opens its block stream from there and
+// follows it until it ends. It reports whether the stream was opened;
+// opened is called once it is.
+func (h *heights) stream(g *orgGateway, opened func()) bool {
+	height, err := chainHeight(g, h.l.cfg.Channel)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	blocks, err := g.network.FilteredBlockEvents(ctx, client.WithStartBlock(height))
+	if err != nil {
+		return false
+	}
+	h.set(g.peer, height, false)
+	opened()
+	for b := range blocks {
+		h.set(g.peer, b.GetNumber()+1, false)
+	}
+	return true
 }
 
 // chainHeight asks the gateway's peer for the channel's height.
