@@ -1,16 +1,30 @@
 package fabric
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // blockCache keeps the blocks of recent writes, so that the receipts of the
 // transactions that share a block (a dozen under load) fetch it from a peer
-// once, not once each. Blocks are immutable; the cache is bounded.
+// once, not once each. The writes of one block are answered at the same
+// moment, so their receipts ask for it together: a fetch under way is
+// shared by everyone who asks for the same block meanwhile. Blocks are
+// immutable; the cache is bounded.
 type blockCache struct {
-	mu      sync.Mutex
-	blocks  map[uint64][]byte
-	order   []uint64 // oldest first
-	txBlock map[string]uint64
-	txOrder []string
+	mu       sync.Mutex
+	blocks   map[uint64][]byte
+	order    []uint64 // oldest first
+	txBlock  map[string]uint64
+	txOrder  []string
+	fetching map[uint64]*fetch
+}
+
+// fetch is a block fetch under way; done is closed when it ends.
+type fetch struct {
+	done  chan struct{}
+	block []byte
+	err   error
 }
 
 const (
@@ -19,7 +33,49 @@ const (
 )
 
 func newBlockCache() *blockCache {
-	return &blockCache{blocks: map[uint64][]byte{}, txBlock: map[string]uint64{}}
+	return &blockCache{blocks: map[uint64][]byte{}, txBlock: map[string]uint64{}, fetching: map[uint64]*fetch{}}
+}
+
+// blockNumberOf returns the block a recent write's transaction is in.
+func (c *blockCache) blockNumberOf(txID string) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.txBlock[txID]
+	return n, ok
+}
+
+// get returns block n from the cache or from get, which is called once for
+// all who ask for n while it runs. A failed fetch is not kept.
+func (c *blockCache) get(ctx context.Context, n uint64, get func(context.Context) ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if b, ok := c.blocks[n]; ok {
+		c.mu.Unlock()
+		return b, nil
+	}
+	f, ok := c.fetching[n]
+	if !ok {
+		f = &fetch{done: make(chan struct{})}
+		c.fetching[n] = f
+		c.mu.Unlock()
+		// The fetch serves others too: it is not cut short when this
+		// caller gives up, only bounded by get's own timeouts.
+		f.block, f.err = get(context.WithoutCancel(ctx))
+		c.mu.Lock()
+		delete(c.fetching, n)
+		c.mu.Unlock()
+		if f.err == nil {
+			c.put(n, f.block)
+		}
+		close(f.done)
+		return f.block, f.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.block, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // noteTx records which block a committed transaction is in.
@@ -35,18 +91,6 @@ func (c *blockCache) noteTx(txID string, block uint64) {
 		delete(c.txBlock, c.txOrder[0])
 		c.txOrder = c.txOrder[1:]
 	}
-}
-
-// blockOf returns the cached block holding txID, if both are known.
-func (c *blockCache) blockOf(txID string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n, ok := c.txBlock[txID]
-	if !ok {
-		return nil, false
-	}
-	b, ok := c.blocks[n]
-	return b, ok
 }
 
 // put keeps a fetched block.
