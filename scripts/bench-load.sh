@@ -187,7 +187,7 @@ else
     net_started=1
   fi
   if ! grep -q '"onekey"' network/.dev/network.json; then
-    scripts/network.sh deploy onekey ./chaincode/cmd/onekey-cc >&2
+    FABRIC_PROFILE="${PROFILE:-0}" scripts/network.sh deploy onekey ./chaincode/cmd/onekey-cc >&2
   fi
   grep -E 'BatchTimeout|MaxMessageCount' network/.dev/config/configtx.yaml | sed 's/^ */configtx: /' >>"$OUT/machine-start.txt" || true
   keys="network/.dev/dev-credentials.json"

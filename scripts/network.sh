@@ -30,6 +30,8 @@
 #   FABRIC_BASE_PORT first port of the network (default 7050, see scripts/lib-network.sh)
 #   FABRIC_PROFILE   1: nodes and chaincode servers serve Go pprof on loopback (peers at
 #                    their port + 3, orderers at theirs + 3, chaincode servers at theirs + 50)
+#   FABRIC_HISTORY_DB true: peers keep Fabric's key history database (default false:
+#                    tokentrail keeps its own event history and never asks for key history)
 #   POST_DEPLOY_CMD  command run at the end of 'up' (default when deploying tokentrail:
 #                    tokentrail fabric dev-config, which writes network/.dev/tokentrail.yaml
 #                    and dev-credentials.json and registers the consortium)
@@ -165,6 +167,7 @@ start_peer() {
     CORE_PEER_FILESYSTEMPATH="$DATA/$name" \
     CORE_LEDGER_SNAPSHOTS_ROOTDIR="$DATA/$name/snapshots" \
     CORE_LEDGER_STATE_STATEDATABASE=goleveldb \
+    CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE="${FABRIC_HISTORY_DB:-false}" \
     CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops_port "$org")" \
     CORE_METRICS_PROVIDER=prometheus \
     CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]" \
