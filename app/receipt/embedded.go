@@ -208,7 +208,10 @@ func (b *EmbeddedBlock) Receipt(index int, events []json.RawMessage) (*Receipt, 
 	if index < 0 || index >= len(b.records) {
 		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(b.records))
 	}
-	var tx TxRecord
+	// Only the transaction's ID is needed from its record.
+	var tx struct {
+		TxID string `json:"txId"`
+	}
 	if err := json.Unmarshal(b.records[index], &tx); err != nil {
 		return nil, fmt.Errorf("transaction record: %w", err)
 	}

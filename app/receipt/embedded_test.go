@@ -356,3 +356,44 @@ func TestTrustAnchorCertificate(t *testing.T) {
 		t.Errorf("certificate of the node key as trust anchor: %v", err)
 	}
 }
+
+// BenchmarkEmbeddedReceipts builds and encodes the receipts of every
+// transaction of a block of 25 (one op): from one EmbeddedBlock, and with
+// NewEmbedded for each, which rebuilds the block's tree every time.
+func BenchmarkEmbeddedReceipts(b *testing.B) {
+	const n = 25
+	nd := newNode(b)
+	blk := nd.block(b, n)
+	b.Run("block", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			eb, err := NewEmbeddedBlock(blk.header, blk.signature, blk.records, nd.signer)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				r, err := eb.Receipt(i, blk.events[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Marshal(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("each", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := 0; i < n; i++ {
+				r, err := NewEmbedded(blk.header, blk.signature, blk.records, i, blk.events[i], nd.signer)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Marshal(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
