@@ -14,6 +14,10 @@ type Result struct {
 	Block uint64
 	// Payload is the contract's JSON result.
 	Payload []byte
+	// Receipt is the transaction's receipt (see package receipt), the same
+	// bytes the ledger's Receipt returns for TxID, when the ledger built it
+	// with the write; nil when the caller has to ask for it.
+	Receipt []byte
 }
 
 // Info describes a ledger to clients that want to verify its receipts.

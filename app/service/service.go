@@ -93,14 +93,20 @@ func (s *Service) write(ctx context.Context, caller, fn string, req any, transie
 	if wr.Event != nil && wr.Event.TxID != "" {
 		txID = wr.Event.TxID
 	}
-	if rcpt, err := s.l.Receipt(ctx, txID); err != nil {
+	if txID == res.TxID && res.Receipt != nil {
+		// The ledger built the receipt with the write.
+		out.Receipt = res.Receipt
+		return out, nil
+	}
+	rcpt, err := s.l.Receipt(ctx, txID)
+	if err != nil {
 		// The write is committed; failing the request now would invite a
 		// retry of something that succeeded. The receipt stays available
 		// from GET /api/v1/events/{eventId}/receipt.
 		s.log.WarnContext(ctx, "receipt not attached to committed write", "fn", fn, "txId", txID, "err", err)
-	} else {
-		out.Receipt = rcpt
+		return out, nil
 	}
+	out.Receipt = rcpt
 	return out, nil
 }
 
