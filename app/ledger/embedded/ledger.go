@@ -256,7 +256,9 @@ func randomTxID() string {
 // holds 4×[Config.MaxBlockTxs] submissions: when it is full Submit fails at
 // once with [ErrBusy] rather than wait, so callers never pile up behind a
 // slow disk. If ctx ends after the submission was queued, Submit returns
-// ctx.Err() but the transaction may still commit, as on any ledger.
+// ctx.Err() but the transaction may still commit, as on any ledger. The
+// result carries the transaction's receipt, the bytes [Ledger.Receipt]
+// returns for it.
 func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error) {
 	if !l.fns[fn] {
 		return ledger.Result{}, &contract.Error{Kind: contract.KindInvalid, Field: "function",
@@ -286,6 +288,9 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	}
 	select {
 	case o := <-s.done:
+		if o.err == nil && o.block != nil {
+			o.res.Receipt = l.writeReceipt(o)
+		}
 		return o.res, o.err
 	case <-ctx.Done():
 		return ledger.Result{}, ctx.Err()
@@ -375,8 +380,22 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 	return out, err
 }
 
+// writeReceipt returns the receipt of the committed write o, or nil when it
+// cannot be built: the write stands, and [Ledger.Receipt] reads its receipt
+// from the block.
+func (l *Ledger) writeReceipt(o outcome) []byte {
+	r, err := txReceipt(o.block, o.index, o.res.TxID, o.payload)
+	if err != nil {
+		l.log.Error("cannot build the receipt of a committed write", "txId", o.res.TxID, "err", err)
+		return nil
+	}
+	return r
+}
+
 // txReceipt returns the canonical receipt of transaction index of block,
-// whose ID is txID and whose chaincode event payload is payload.
+// whose ID is txID and whose chaincode event payload is payload. Writes and
+// [Ledger.Receipt] both build receipts here, so that the receipt a write
+// returns is the one Receipt returns later.
 func txReceipt(block *receipt.EmbeddedBlock, index int, txID string, payload []byte) ([]byte, error) {
 	events, err := payloadEvents(payload)
 	if err != nil {

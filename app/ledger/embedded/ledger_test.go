@@ -484,3 +484,102 @@ func TestReceiptsOfASharedBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteReceipts queues writes from many goroutines while the writer is
+// held, so that they commit together in one block, and checks that the
+// receipt each write returns verifies and is, byte for byte, the receipt
+// Receipt returns for its transaction later.
+func TestWriteReceipts(t *testing.T) {
+	l := openTest(t, Config{})
+	setupConsortium(t, l)
+	submit(t, l, orgProvider, contract.FnCollect, collectReq("wr-traded", 1), nil)
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	l.testHookApply = func(*txState) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-hold
+		return nil
+	}
+
+	// Every fourth write is a bulk trade, whose receipt carries three events.
+	const writers = 32
+	type write struct {
+		org, fn   string
+		args      []byte
+		transient map[string][]byte
+	}
+	writes := make([]write, writers)
+	for i := range writes {
+		writes[i] = write{org: orgProvider, fn: contract.FnCollect, args: mustJSON(t, collectReq(fmt.Sprintf("wr-%d", i), 10+i))}
+		if i%4 == 3 {
+			var trades []contract.TradeRequest
+			for j := 0; j < 3; j++ {
+				trades = append(trades, tradeReq(fmt.Sprintf("wr-%d-%d", i, j), "wr-traded"))
+			}
+			writes[i] = write{org: orgExchange, fn: contract.FnTradeBulk,
+				args: mustJSON(t, contract.BulkTradeRequest{Trades: trades}), transient: termsJSON(t, 10, 11, 12)}
+		}
+	}
+	results := make([]ledger.Result, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	run := func(i int) {
+		defer wg.Done()
+		w := writes[i]
+		results[i], errs[i] = l.Submit(context.Background(), w.org, w.fn, w.args, w.transient)
+	}
+	wg.Add(1)
+	go run(0)
+	<-entered // the writer holds write 0 in its block
+	for i := 1; i < writers; i++ {
+		wg.Add(1)
+		go run(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.queue) < writers-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue holds %d of %d after 10 s", len(l.queue), writers-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+
+	anchor := []byte(l.TrustAnchor())
+	perBlock := map[uint64]int{}
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("write %d: %v", i, errs[i])
+		}
+		perBlock[res.Block]++
+		if res.Receipt == nil {
+			t.Fatalf("write %d (tx %s) returned no receipt", i, res.TxID)
+		}
+		p, err := receipt.Verify(res.Receipt, anchor)
+		if err != nil {
+			t.Fatalf("receipt of write %d: %v", i, err)
+		}
+		if p.TxID != res.TxID || p.BlockNumber != res.Block {
+			t.Errorf("receipt of write %d proves %s in block %d, want %s in block %d", i, p.TxID, p.BlockNumber, res.TxID, res.Block)
+		}
+		want := 1
+		if i%4 == 3 {
+			want = 3
+		}
+		if len(p.Events) != want {
+			t.Errorf("receipt of write %d proves %d events, want %d", i, len(p.Events), want)
+		}
+		later, err := l.Receipt(context.Background(), res.TxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(res.Receipt, later) {
+			t.Errorf("write %d: the receipt returned with the write differs from Receipt's:\n%s\n%s", i, res.Receipt, later)
+		}
+	}
+	if perBlock[results[1].Block] != writers-1 {
+		t.Errorf("transactions per block: %v; want the %d queued writes in one block", perBlock, writers-1)
+	}
+}

@@ -30,6 +30,12 @@ type submission struct {
 type outcome struct {
 	res ledger.Result
 	err error
+	// block, index and payload are what the transaction's receipt is built
+	// from; Submit builds it, in the submitter's goroutine rather than the
+	// writer's. block is nil when there is no receipt to build.
+	block   *receipt.EmbeddedBlock
+	index   int
+	payload []byte
 }
 
 // accepted is a transaction the contract accepted, waiting for its block.
@@ -132,7 +138,7 @@ func (l *Ledger) commitBlock(batch []*submission) {
 	}
 
 	number := l.height + 1 // only the writer changes height
-	hash, enc, err := l.writeBlock(tx, number, acc)
+	hash, sb, enc, err := l.writeBlock(tx, number, acc)
 	if err != nil {
 		rollback(err, nil)
 		return
@@ -171,8 +177,22 @@ func (l *Ledger) commitBlock(batch []*submission) {
 		}
 		l.onBlock(number, enc, txs)
 	}
-	for _, a := range acc {
-		a.s.done <- outcome{res: ledger.Result{TxID: a.st.txID, Block: number, Payload: a.result}}
+	// The receipts of the block's transactions share its header, signature
+	// and transaction tree: they are prepared once here, not read back from
+	// the block for each receipt.
+	records := make([][]byte, len(acc))
+	for i, a := range acc {
+		records[i] = a.record
+	}
+	rb, err := receipt.NewEmbeddedBlock(sb.header, sb.signature, records, l.signer)
+	if err != nil {
+		// The block is committed all the same; its receipts are then read
+		// from it when asked for.
+		l.log.Error("cannot prepare the receipts of a committed block", "block", number, "err", err)
+	}
+	for i, a := range acc {
+		a.s.done <- outcome{res: ledger.Result{TxID: a.st.txID, Block: number, Payload: a.result},
+			block: rb, index: i, payload: a.payload}
 	}
 }
 
@@ -282,10 +302,10 @@ func eventID(raw []byte) (string, error) {
 
 // writeBlock builds, signs and stores block number over acc, with the
 // transaction index and the new head, and returns the block hash and the
-// stored block.
-func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) (hash [32]byte, enc []byte, err error) {
+// block, decoded and encoded.
+func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) (hash [32]byte, sb *storedBlock, enc []byte, err error) {
 	leaves := make([]receipt.Hash, len(acc))
-	sb := &storedBlock{txs: make([]storedTx, len(acc))}
+	sb = &storedBlock{txs: make([]storedTx, len(acc))}
 	for i, a := range acc {
 		leaves[i] = receipt.LeafHash(a.record)
 		sb.txs[i] = storedTx{record: a.record, payload: a.payload}
@@ -299,26 +319,26 @@ func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) (hash [3
 		Time:     acc[len(acc)-1].st.ts.Format(time.RFC3339Nano),
 	}
 	if sb.header, err = json.Marshal(h); err != nil {
-		return hash, nil, err
+		return hash, nil, nil, err
 	}
 	hash = receipt.HeaderHash(sb.header)
 	if sb.signature, err = ecdsa.SignASN1(rand.Reader, l.key, hash[:]); err != nil {
-		return hash, nil, fmt.Errorf("sign block %d: %w", number, err)
+		return hash, nil, nil, fmt.Errorf("sign block %d: %w", number, err)
 	}
 	blocks := tx.Bucket(bucketBlocks)
 	blocks.FillPercent = 0.95 // keys only ever grow
 	enc = encodeBlock(sb)
 	if err := blocks.Put(blockKey(number), enc); err != nil {
-		return hash, nil, fmt.Errorf("store block %d: %w", number, err)
+		return hash, nil, nil, fmt.Errorf("store block %d: %w", number, err)
 	}
 	txs := tx.Bucket(bucketTxs)
 	for i, a := range acc {
 		if err := txs.Put([]byte(a.st.txID), txIndexValue(number, i)); err != nil {
-			return hash, nil, fmt.Errorf("index transaction %s: %w", a.st.txID, err)
+			return hash, nil, nil, fmt.Errorf("index transaction %s: %w", a.st.txID, err)
 		}
 	}
 	if err := writeHead(tx, number, hash); err != nil {
-		return hash, nil, fmt.Errorf("write head: %w", err)
+		return hash, nil, nil, fmt.Errorf("write head: %w", err)
 	}
-	return hash, enc, nil
+	return hash, sb, enc, nil
 }
