@@ -14,10 +14,13 @@ type Result struct {
 	Block uint64
 	// Payload is the contract's JSON result.
 	Payload []byte
-	// Receipt is the transaction's receipt (see package receipt), the same
-	// bytes the ledger's Receipt returns for TxID, when the ledger built it
-	// with the write; nil when the caller has to ask for it.
-	Receipt []byte
+	// Receipt, when the ledger has what a receipt needs at hand, builds the
+	// transaction's receipt (see package receipt): the same bytes the
+	// ledger's Receipt returns for TxID, or nil when it cannot be built.
+	// It is nil when the caller has to ask the ledger's Receipt. Building is
+	// left to the caller because not every write's answer carries a receipt
+	// (a bulk chunk's does not).
+	Receipt func() []byte
 }
 
 // Info describes a ledger to clients that want to verify its receipts.

@@ -15,7 +15,8 @@ type Ledger interface {
 	// transaction is committed. Errors the contract raised come back as
 	// *contract.Error (possibly wrapped); [ledger.ErrUnavailable] when the ledger
 	// cannot be reached. transient data is passed to the contract and never
-	// recorded.
+	// recorded. The result's Receipt, when set, builds the transaction's
+	// receipt without another trip to the ledger.
 	Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error)
 	// Evaluate runs the query fn with args as org and returns its JSON result.
 	Evaluate(ctx context.Context, org, fn string, args []byte) ([]byte, error)

@@ -211,7 +211,7 @@ func BenchmarkSubmitSingleEventReceipt(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					if res.Receipt != nil {
+					if res.Receipt != nil && res.Receipt() != nil {
 						continue
 					}
 					if _, err := l.Receipt(ctx, res.TxID); err != nil {

@@ -257,8 +257,8 @@ func randomTxID() string {
 // once with [ErrBusy] rather than wait, so callers never pile up behind a
 // slow disk. If ctx ends after the submission was queued, Submit returns
 // ctx.Err() but the transaction may still commit, as on any ledger. The
-// result carries the transaction's receipt, the bytes [Ledger.Receipt]
-// returns for it.
+// result can build the transaction's receipt, the bytes [Ledger.Receipt]
+// returns for it, without reading the block again.
 func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transient map[string][]byte) (ledger.Result, error) {
 	if !l.fns[fn] {
 		return ledger.Result{}, &contract.Error{Kind: contract.KindInvalid, Field: "function",
@@ -289,7 +289,7 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	select {
 	case o := <-s.done:
 		if o.err == nil && o.block != nil {
-			o.res.Receipt = l.writeReceipt(o)
+			o.res.Receipt = func() []byte { return l.writeReceipt(o) }
 		}
 		return o.res, o.err
 	case <-ctx.Done():

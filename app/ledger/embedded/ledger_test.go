@@ -557,7 +557,8 @@ func TestWriteReceipts(t *testing.T) {
 		if res.Receipt == nil {
 			t.Fatalf("write %d (tx %s) returned no receipt", i, res.TxID)
 		}
-		p, err := receipt.Verify(res.Receipt, anchor)
+		rcpt := res.Receipt()
+		p, err := receipt.Verify(rcpt, anchor)
 		if err != nil {
 			t.Fatalf("receipt of write %d: %v", i, err)
 		}
@@ -575,8 +576,8 @@ func TestWriteReceipts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(res.Receipt, later) {
-			t.Errorf("write %d: the receipt returned with the write differs from Receipt's:\n%s\n%s", i, res.Receipt, later)
+		if !bytes.Equal(rcpt, later) {
+			t.Errorf("write %d: the receipt returned with the write differs from Receipt's:\n%s\n%s", i, rcpt, later)
 		}
 	}
 	if perBlock[results[1].Block] != writers-1 {
