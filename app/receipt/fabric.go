@@ -215,6 +215,28 @@ func parseRoot(der []byte) (*x509.Certificate, error) {
 // fails when the block is malformed, the transaction is not in it, is of
 // another channel, was not marked valid, or did not set the tokentrail event.
 func BuildFabric(channel string, blockBytes []byte, txID string) (*Receipt, error) {
+	b, err := ParseFabricBlock(blockBytes)
+	if err != nil {
+		return nil, err
+	}
+	return b.Receipt(channel, txID)
+}
+
+// FabricBlock is a committed block, decoded and checked once for the
+// receipts of any of its transactions (the writes of one block are answered
+// together, each with its receipt).
+type FabricBlock struct {
+	header *common.BlockHeader
+	data   [][]byte
+	flags  []byte
+	sigs   []byte
+	txIDs  []string // of each data entry; "" when it has none
+}
+
+// ParseFabricBlock decodes a serialized committed block and checks what
+// every receipt from it relies on: its data hashes to its header's data hash,
+// and it carries validation flags and orderer signatures.
+func ParseFabricBlock(blockBytes []byte) (*FabricBlock, error) {
 	var block common.Block
 	if err := proto.Unmarshal(blockBytes, &block); err != nil {
 		return nil, fmt.Errorf("fabric receipt: block: %w", err)
@@ -236,13 +258,25 @@ func BuildFabric(channel string, blockBytes []byte, txID string) (*Receipt, erro
 	if len(md[common.BlockMetadataIndex_SIGNATURES]) == 0 {
 		return nil, fmt.Errorf("fabric receipt: block %d has no orderer signatures", h.Number)
 	}
+	ids := make([]string, len(data))
+	for i, raw := range data {
+		ids[i], _ = envelopeTxID(raw)
+	}
+	return &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids}, nil
+}
+
+// Number is the block's number.
+func (b *FabricBlock) Number() uint64 { return b.header.Number }
+
+// Receipt builds the receipt of transaction txID of channel from the block.
+func (b *FabricBlock) Receipt(channel, txID string) (*Receipt, error) {
+	h, data, flags := b.header, b.data, b.flags
 
 	// A transaction ID may occur more than once in a block; peers mark all
 	// but the first DUPLICATE_TXID. Take the valid occurrence.
 	index, code := -1, peer.TxValidationCode(0)
-	for i, raw := range data {
-		id, ok := envelopeTxID(raw)
-		if !ok || id != txID {
+	for i, id := range b.txIDs {
+		if id == "" || id != txID {
 			continue
 		}
 		c := peer.TxValidationCode(flags[i])
@@ -295,7 +329,7 @@ func BuildFabric(channel string, blockBytes []byte, txID string) (*Receipt, erro
 			DataHash:       hex.EncodeToString(h.DataHash),
 			TxIndex:        index,
 			ValidationCode: code.String(),
-			Signatures:     md[common.BlockMetadataIndex_SIGNATURES],
+			Signatures:     b.sigs,
 			Data:           data,
 		},
 	}, nil

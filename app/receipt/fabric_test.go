@@ -1032,3 +1032,45 @@ func TestFabricReceiptEveryByte(t *testing.T) {
 		})
 	}
 }
+
+// TestFabricBlockReceipts: one decoded block gives every transaction the
+// receipt BuildFabric gives it from the block's bytes, and those verify.
+func TestFabricBlockReceipts(t *testing.T) {
+	n := newTestNet(t)
+	var envs [][]byte
+	var ids []string
+	for i, fn := range []string{contract.FnCollect, contract.FnProcess, contract.FnAudit} {
+		env, id := n.envelope(t, testTx{creator: n.client, endorsers: n.peers[:2], function: fn,
+			eventName: contract.EventName, events: twoEvents, txTime: testTxTime.Add(time.Duration(i) * time.Second)})
+		envs, ids = append(envs, env), append(ids, id)
+	}
+	raw := n.block(t, 9, testPrevHash[:], envs, []byte{0, 0, 0})
+	b, err := ParseFabricBlock(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Number() != 9 {
+		t.Fatalf("block number %d, want 9", b.Number())
+	}
+	for _, id := range ids {
+		fromBlock, err := b.Receipt(testChannel, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromBytes, err := BuildFabric(testChannel, raw, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := fromBlock.Marshal()
+		want, _ := fromBytes.Marshal()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("tx %s: receipt from the decoded block differs from BuildFabric's", id)
+		}
+		if _, err := VerifyFabric(got, n.anchor, FabricOptions{Chaincode: testChaincode}); err != nil {
+			t.Fatalf("tx %s: %v", id, err)
+		}
+	}
+	if _, err := b.Receipt(testChannel, "f00d"); err == nil || !strings.Contains(err.Error(), "not in block") {
+		t.Errorf("missing transaction: %v", err)
+	}
+}

@@ -5,25 +5,26 @@ import (
 	"sync"
 )
 
-// blockCache keeps the blocks of recent writes, so that the receipts of the
+// blockCache keeps the blocks of recent writes (B: a block as the ledger
+// uses it, decoded once), so that the receipts of the
 // transactions that share a block (a dozen under load) fetch it from a peer
 // once, not once each. The writes of one block are answered at the same
 // moment, so their receipts ask for it together: a fetch under way is
 // shared by everyone who asks for the same block meanwhile. Blocks are
 // immutable; the cache is bounded.
-type blockCache struct {
+type blockCache[B any] struct {
 	mu       sync.Mutex
-	blocks   map[uint64][]byte
+	blocks   map[uint64]B
 	order    []uint64 // oldest first
 	txBlock  map[string]uint64
 	txOrder  []string
-	fetching map[uint64]*fetch
+	fetching map[uint64]*fetch[B]
 }
 
 // fetch is a block fetch under way; done is closed when it ends.
-type fetch struct {
+type fetch[B any] struct {
 	done  chan struct{}
-	block []byte
+	block B
 	err   error
 }
 
@@ -32,12 +33,12 @@ const (
 	cachedTxs    = 4096
 )
 
-func newBlockCache() *blockCache {
-	return &blockCache{blocks: map[uint64][]byte{}, txBlock: map[string]uint64{}, fetching: map[uint64]*fetch{}}
+func newBlockCache[B any]() *blockCache[B] {
+	return &blockCache[B]{blocks: map[uint64]B{}, txBlock: map[string]uint64{}, fetching: map[uint64]*fetch[B]{}}
 }
 
 // blockNumberOf returns the block a recent write's transaction is in.
-func (c *blockCache) blockNumberOf(txID string) (uint64, bool) {
+func (c *blockCache[B]) blockNumberOf(txID string) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n, ok := c.txBlock[txID]
@@ -46,7 +47,7 @@ func (c *blockCache) blockNumberOf(txID string) (uint64, bool) {
 
 // get returns block n from the cache or from get, which is called once for
 // all who ask for n while it runs. A failed fetch is not kept.
-func (c *blockCache) get(ctx context.Context, n uint64, get func(context.Context) ([]byte, error)) ([]byte, error) {
+func (c *blockCache[B]) get(ctx context.Context, n uint64, get func(context.Context) (B, error)) (B, error) {
 	c.mu.Lock()
 	if b, ok := c.blocks[n]; ok {
 		c.mu.Unlock()
@@ -54,7 +55,7 @@ func (c *blockCache) get(ctx context.Context, n uint64, get func(context.Context
 	}
 	f, ok := c.fetching[n]
 	if !ok {
-		f = &fetch{done: make(chan struct{})}
+		f = &fetch[B]{done: make(chan struct{})}
 		c.fetching[n] = f
 		c.mu.Unlock()
 		// The fetch serves others too: it is not cut short when this
@@ -74,12 +75,13 @@ func (c *blockCache) get(ctx context.Context, n uint64, get func(context.Context
 	case <-f.done:
 		return f.block, f.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var none B
+		return none, ctx.Err()
 	}
 }
 
 // noteTx records which block a committed transaction is in.
-func (c *blockCache) noteTx(txID string, block uint64) {
+func (c *blockCache[B]) noteTx(txID string, block uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.txBlock[txID]; ok {
@@ -94,7 +96,7 @@ func (c *blockCache) noteTx(txID string, block uint64) {
 }
 
 // put keeps a fetched block.
-func (c *blockCache) put(number uint64, block []byte) {
+func (c *blockCache[B]) put(number uint64, block B) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.blocks[number]; ok {

@@ -11,10 +11,11 @@ import (
 )
 
 // cached returns the cached block holding txID, if both are known.
-func (c *blockCache) cached(txID string) ([]byte, bool) {
+func (c *blockCache[B]) cached(txID string) (B, bool) {
 	n, ok := c.blockNumberOf(txID)
 	if !ok {
-		return nil, false
+		var none B
+		return none, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -23,7 +24,7 @@ func (c *blockCache) cached(txID string) ([]byte, bool) {
 }
 
 func TestBlockCache(t *testing.T) {
-	c := newBlockCache()
+	c := newBlockCache[[]byte]()
 	if _, ok := c.cached("tx-1"); ok {
 		t.Fatal("an empty cache answered")
 	}
@@ -59,7 +60,7 @@ func TestBlockCache(t *testing.T) {
 // TestBlockCacheSharesFetches: the receipts of one block's writes ask for
 // it at the same moment; the peer is asked once.
 func TestBlockCacheSharesFetches(t *testing.T) {
-	c := newBlockCache()
+	c := newBlockCache[[]byte]()
 	var calls atomic.Int32
 	release := make(chan struct{})
 	fetch := func(context.Context) ([]byte, error) {

@@ -70,7 +70,7 @@ type Ledger struct {
 	readsPrivate map[string]bool // queries whose answer may carry it
 	stats        stats
 	heights      *heights
-	blocks       *blockCache // blocks of recent writes, for their receipts
+	blocks       *blockCache[*receipt.FabricBlock] // blocks of recent writes, for their receipts
 	closeMu      sync.Once
 }
 
@@ -176,7 +176,7 @@ func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 		l.byPeer = append(l.byPeer, firstOf[name])
 	}
 	l.heights = newHeights(l)
-	l.blocks = newBlockCache()
+	l.blocks = newBlockCache[*receipt.FabricBlock]()
 	return l, nil
 }
 
@@ -646,9 +646,15 @@ func (l *Ledger) anyRoute() ([]*orgGateway, error) {
 // is declared unknown.
 func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 	if n, ok := l.blocks.blockNumberOf(txID); ok {
-		block, err := l.blocks.get(ctx, n, func(ctx context.Context) ([]byte, error) { return l.blockByNumber(ctx, n) })
+		block, err := l.blocks.get(ctx, n, func(ctx context.Context) (*receipt.FabricBlock, error) {
+			raw, err := l.blockByNumber(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			return receipt.ParseFabricBlock(raw)
+		})
 		if err == nil {
-			if r, err := receipt.BuildFabric(l.cfg.Channel, block, txID); err == nil {
+			if r, err := block.Receipt(l.cfg.Channel, txID); err == nil {
 				return r.Marshal()
 			}
 		}
@@ -663,11 +669,15 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 				lastErr = err
 				continue
 			}
-			r, err := receipt.BuildFabric(l.cfg.Channel, block, txID)
+			b, err := receipt.ParseFabricBlock(block)
 			if err != nil {
 				return nil, err
 			}
-			l.blocks.put(r.BlockNumber, block)
+			r, err := b.Receipt(l.cfg.Channel, txID)
+			if err != nil {
+				return nil, err
+			}
+			l.blocks.put(b.Number(), b)
 			return r.Marshal()
 		}
 		select {
