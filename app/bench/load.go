@@ -101,6 +101,15 @@ func (cl *client) close() { cl.tr.CloseIdleConnections() }
 
 // do sends one request as org and returns the status and the body.
 func (cl *client) do(ctx context.Context, method, path, org string, body []byte) (int, []byte, error) {
+	return cl.doInto(ctx, method, path, org, body, new(bytes.Buffer))
+}
+
+// doInto is do reading the answer into buf, whose bytes it returns: they
+// are valid until buf is used again. A worker that reuses one buffer does
+// not allocate and copy its way up to each answer's size (100 KB for a
+// history page) on every request, which cost the load generator, and so
+// the server it shares the cores with, CPU.
+func (cl *client) doInto(ctx context.Context, method, path, org string, body []byte, buf *bytes.Buffer) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -118,8 +127,9 @@ func (cl *client) do(ctx context.Context, method, path, org string, body []byte)
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, out, err
+	buf.Reset()
+	_, err = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes(), err
 }
 
 // mustDo sends a set-up request and fails unless it answers 2xx.
@@ -237,6 +247,10 @@ func runHTTP(ctx context.Context, c Config, cl *client) (*Result, error) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			// Answers are read into one buffer per worker, except when the
+			// ceiling replay keeps them.
+			var reused bytes.Buffer
+			keep := c.Ceiling && sc.write
 			for n := 0; ; n++ {
 				if runCtx.Err() != nil {
 					return
@@ -246,7 +260,11 @@ func runHTTP(ctx context.Context, c Config, cl *client) (*Result, error) {
 				}
 				o := sc.next(w, n)
 				t0 := time.Now()
-				st, body, err := cl.do(runCtx, o.method, o.path, o.org, o.body)
+				buf := &reused
+				if keep {
+					buf = new(bytes.Buffer)
+				}
+				st, body, err := cl.doInto(runCtx, o.method, o.path, o.org, o.body, buf)
 				lat := time.Since(t0)
 				if err != nil {
 					if runCtx.Err() != nil {
