@@ -35,6 +35,7 @@ func NewChaincode() (*contractapi.ContractChaincode, error) {
 		return nil, fmt.Errorf("build chaincode: %w", err)
 	}
 	cc.DefaultContract = ContractName
+	cc.TransactionSerializer = &stringSerializer{}
 	cc.Info = metadata.InfoMetadata{Title: "tokentrail"}
 	return cc, nil
 }
