@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strconv"
 )
 
 // tradeRecord is what the ledger keeps per exchange and trade ID, so a
@@ -11,6 +13,17 @@ import (
 type tradeRecord struct {
 	Trade Trade `json:"trade"`
 	Seq   int64 `json:"seq"`
+}
+
+// encodeTradeRecord is json.Marshal(tradeRecord{Trade: trade, Seq: seq})
+// where trade is the trade's own encoding.
+func encodeTradeRecord(trade []byte, seq int64) []byte {
+	out := make([]byte, 0, len(trade)+32)
+	out = append(out, `{"trade":`...)
+	out = append(out, trade...)
+	out = append(out, `,"seq":`...)
+	out = strconv.AppendInt(out, seq, 10)
+	return append(out, '}')
 }
 
 // pricePoint is one trade's contribution to the price index. It lives in
@@ -189,16 +202,17 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	tr := Trade{TradeID: req.TradeID, Exchange: t.caller, BatchID: b.ID, Seller: req.Seller, Buyer: req.Buyer,
 		Tokens: req.Tokens, Rights: req.Rights, Purposes: req.Purposes, EventID: e.EventID, TxID: t.txID,
 		Timestamp: t.nowStr, Digest: digest}
-	if err := t.putJSON(join(kTrade+t.caller, req.TradeID), tradeRecord{Trade: tr, Seq: e.Seq}); err != nil {
-		return nil, err
+	// The trade is encoded once: the batch and time indexes hold the same
+	// bytes, and the trade record wraps them as json.Marshal of a
+	// tradeRecord would.
+	trb, err := json.Marshal(tr)
+	if err != nil {
+		return nil, fmt.Errorf("encode trade %s: %w", req.TradeID, err)
 	}
-	if err := t.putJSON(join(kBatchTrade+b.ID, seqKey(e.Seq)), tr); err != nil {
-		return nil, err
-	}
+	t.put(join(kTrade+t.caller, req.TradeID), encodeTradeRecord(trb, e.Seq))
+	t.put(join(kBatchTrade+b.ID, seqKey(e.Seq)), trb)
 	tk := t.now.Format(timeKeyLayout)
-	if err := t.putJSON(join(kTradeTime+tk, e.EventID), tr); err != nil {
-		return nil, err
-	}
+	t.put(join(kTradeTime+tk, e.EventID), trb)
 	tb, _ := json.Marshal(terms)
 	t.private[join(kTerms+t.caller, req.TradeID)] = tb
 	pp := pricePoint{Sector: b.Sector, Modality: b.Modality, Currency: terms.Currency, UnitPrice: terms.UnitPrice,
