@@ -78,7 +78,15 @@ func (a answer) checkRefusal() error {
 }
 
 // rssKiB returns the resident set size of process pid, from /proc.
-func rssKiB(pid int) (int64, error) {
+func rssKiB(pid int) (int64, error) { return statusKiB(pid, "VmRSS") }
+
+// anonKiB returns the anonymous part of pid's resident set (heap and
+// stacks): VmRSS without the pages of mapped files, such as the embedded
+// ledger's bbolt file, which the kernel keeps or drops as it likes.
+func anonKiB(pid int) (int64, error) { return statusKiB(pid, "RssAnon") }
+
+// statusKiB returns the field of /proc/PID/status counted in kB.
+func statusKiB(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -86,11 +94,11 @@ func rssKiB(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // peakRSS samples the RSS of pid every 20 ms until stop is closed, and
