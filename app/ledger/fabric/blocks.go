@@ -14,11 +14,39 @@ import (
 // immutable; the cache is bounded.
 type blockCache[B any] struct {
 	mu       sync.Mutex
-	blocks   map[uint64]B
-	order    []uint64 // oldest first
-	txBlock  map[string]uint64
-	txOrder  []string
+	blocks   *bounded[uint64, B]
+	txBlock  *bounded[string, uint64]
 	fetching map[uint64]*fetch[B]
+}
+
+// bounded is a map that keeps its newest entries: beyond max, the oldest
+// one goes. An entry is never replaced.
+type bounded[K comparable, V any] struct {
+	max   int
+	m     map[K]V
+	order []K // oldest first
+}
+
+func newBounded[K comparable, V any](max int) *bounded[K, V] {
+	return &bounded[K, V]{max: max, m: map[K]V{}}
+}
+
+func (b *bounded[K, V]) get(k K) (V, bool) {
+	v, ok := b.m[k]
+	return v, ok
+}
+
+// add keeps v under k unless k is there already.
+func (b *bounded[K, V]) add(k K, v V) {
+	if _, ok := b.m[k]; ok {
+		return
+	}
+	b.m[k] = v
+	b.order = append(b.order, k)
+	if len(b.order) > b.max {
+		delete(b.m, b.order[0])
+		b.order = b.order[1:]
+	}
 }
 
 // fetch is a block fetch under way; done is closed when it ends.
@@ -34,22 +62,22 @@ const (
 )
 
 func newBlockCache[B any]() *blockCache[B] {
-	return &blockCache[B]{blocks: map[uint64]B{}, txBlock: map[string]uint64{}, fetching: map[uint64]*fetch[B]{}}
+	return &blockCache[B]{blocks: newBounded[uint64, B](cachedBlocks), txBlock: newBounded[string, uint64](cachedTxs),
+		fetching: map[uint64]*fetch[B]{}}
 }
 
 // blockNumberOf returns the block a recent write's transaction is in.
 func (c *blockCache[B]) blockNumberOf(txID string) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.txBlock[txID]
-	return n, ok
+	return c.txBlock.get(txID)
 }
 
 // get returns block n from the cache or from get, which is called once for
 // all who ask for n while it runs. A failed fetch is not kept.
 func (c *blockCache[B]) get(ctx context.Context, n uint64, get func(context.Context) (B, error)) (B, error) {
 	c.mu.Lock()
-	if b, ok := c.blocks[n]; ok {
+	if b, ok := c.blocks.get(n); ok {
 		c.mu.Unlock()
 		return b, nil
 	}
@@ -84,28 +112,12 @@ func (c *blockCache[B]) get(ctx context.Context, n uint64, get func(context.Cont
 func (c *blockCache[B]) noteTx(txID string, block uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.txBlock[txID]; ok {
-		return
-	}
-	c.txBlock[txID] = block
-	c.txOrder = append(c.txOrder, txID)
-	if len(c.txOrder) > cachedTxs {
-		delete(c.txBlock, c.txOrder[0])
-		c.txOrder = c.txOrder[1:]
-	}
+	c.txBlock.add(txID, block)
 }
 
 // put keeps a fetched block.
 func (c *blockCache[B]) put(number uint64, block B) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.blocks[number]; ok {
-		return
-	}
-	c.blocks[number] = block
-	c.order = append(c.order, number)
-	if len(c.order) > cachedBlocks {
-		delete(c.blocks, c.order[0])
-		c.order = c.order[1:]
-	}
+	c.blocks.add(number, block)
 }

@@ -19,7 +19,7 @@ func (c *blockCache[B]) cached(txID string) (B, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.blocks[n]
+	b, ok := c.blocks.get(n)
 	return b, ok
 }
 
@@ -49,8 +49,8 @@ func TestBlockCache(t *testing.T) {
 	for i := 0; i < cachedTxs; i++ {
 		c.noteTx(fmt.Sprintf("later-%d", i), 9)
 	}
-	if _, ok := c.txBlock["tx-2"]; ok || len(c.txBlock) != cachedTxs || len(c.blocks) != cachedBlocks {
-		t.Fatalf("bounds: %d txs, %d blocks", len(c.txBlock), len(c.blocks))
+	if _, ok := c.txBlock.get("tx-2"); ok || len(c.txBlock.m) != cachedTxs || len(c.blocks.m) != cachedBlocks || len(c.txBlock.order) != cachedTxs || len(c.blocks.order) != cachedBlocks {
+		t.Fatalf("bounds: %d txs, %d blocks", len(c.txBlock.m), len(c.blocks.m))
 	}
 	if b, ok := c.cached("later-0"); !ok || string(b) != "9" {
 		t.Fatalf("later-0: %q %v", b, ok)
