@@ -123,20 +123,13 @@ func (h *heights) set(peer string, height uint64, down bool) {
 // ledger is closed, recording the peer's height as its blocks arrive. It
 // signals ready once, after the first attempt to open the stream.
 func (h *heights) follow(g *orgGateway, ready chan<- struct{}) {
+	var once sync.Once
+	signal := func() { once.Do(func() { ready <- struct{}{} }) }
 	pause := watchRetryMin
-	first := true
 	for h.ctx.Err() == nil {
-		opened := h.stream(g, func() {
-			if first {
-				first = false
-				ready <- struct{}{}
-			}
-		})
+		opened := h.stream(g, signal)
 		h.set(g.peer, 0, true)
-		if first {
-			first = false
-			ready <- struct{}{}
-		}
+		signal() // when the first attempt failed before opening
 		if opened {
 			pause = watchRetryMin
 		}
