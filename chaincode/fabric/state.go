@@ -94,7 +94,7 @@ func (s stubState) PutPrivate(collection, key string, value []byte) error {
 	return nil
 }
 
-// PurgePrivate uses Fabric 2.5's purge, which also removes the key's history
+// PurgePrivate uses Fabric's purge (since 2.5), which also removes the key's history
 // from every peer's private data store; it needs the V2_5 application
 // capability on the channel.
 func (s stubState) PurgePrivate(collection, key string) error {
