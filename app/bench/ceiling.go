@@ -451,6 +451,21 @@ func (t *replayTx2) Get(key string) ([]byte, error) {
 	return clone(t.base.rtx.Bucket(bucketState).Get([]byte(key))), nil
 }
 
+func (t *replayTx2) GetMultiple(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := t.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (t *replayTx2) StartWriteBatch()        {}
+func (t *replayTx2) FinishWriteBatch() error { return nil }
+
 func (t *replayTx2) Put(key string, value []byte) error {
 	t.puts[key] = clone(value)
 	return nil

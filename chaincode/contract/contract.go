@@ -135,6 +135,9 @@ type txn struct {
 	nextID  uint32
 	parts   map[string]*Participant
 	batches map[string]*Batch
+	// fetched holds committed values read ahead in one batched call
+	// (see prefetch); nil values record absent keys.
+	fetched map[string][]byte
 }
 
 func newTxn(st State) (*txn, error) {
@@ -166,7 +169,53 @@ func (t *txn) get(key string) ([]byte, error) {
 	if v, ok := t.writes[key]; ok {
 		return v, nil
 	}
+	if v, ok := t.fetched[key]; ok {
+		return v, nil
+	}
 	return t.st.Get(key)
+}
+
+// prefetch reads the committed values of keys in one batched call, so that
+// the reads that follow (of the same keys, through get) cost no round trip
+// each. Keys already read ahead or written by the transaction are skipped;
+// the order of keys does not matter to what is written.
+func (t *txn) prefetch(keys []string) error {
+	want := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := t.writes[k]; ok {
+			continue
+		}
+		if _, ok := t.fetched[k]; ok {
+			continue
+		}
+		want = append(want, k)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	vals, err := t.st.GetMultiple(want)
+	if err != nil {
+		return err
+	}
+	if len(vals) != len(want) {
+		return fmt.Errorf("batched read of %d keys returned %d values", len(want), len(vals))
+	}
+	if t.fetched == nil {
+		t.fetched = make(map[string][]byte, len(want))
+	}
+	for i, k := range want {
+		if len(vals[i]) == 0 {
+			t.fetched[k] = nil
+		} else {
+			t.fetched[k] = vals[i]
+		}
+	}
+	return nil
 }
 
 func (t *txn) put(key string, v []byte) { t.writes[key] = v }
@@ -195,6 +244,17 @@ func (t *txn) getJSON(key string, v any) (bool, error) {
 
 // flush writes the buffered changes in sorted key order and sets the event.
 func (t *txn) flush() error {
+	t.st.StartWriteBatch()
+	if err := t.flushWrites(); err != nil {
+		return err
+	}
+	if err := t.st.FinishWriteBatch(); err != nil {
+		return fmt.Errorf("write batch: %w", err)
+	}
+	return nil
+}
+
+func (t *txn) flushWrites() error {
 	for _, k := range sortedKeys(t.writes) {
 		v := t.writes[k]
 		var err error

@@ -17,6 +17,16 @@ type State interface {
 	Put(key string, value []byte) error
 	// Delete removes key; deleting an absent key is not an error.
 	Delete(key string) error
+	// GetMultiple returns the values at keys, in the same order, with nil for
+	// an absent key. On Fabric it is one round trip to the peer for all the
+	// keys (the peer's batched reads); a ledger without them loops over Get.
+	GetMultiple(keys []string) ([][]byte, error)
+	// StartWriteBatch and FinishWriteBatch bracket the transaction's writes:
+	// a ledger that can send them together (Fabric's write batching) does so
+	// at FinishWriteBatch; one that cannot ignores the bracket. The contract
+	// calls them once, around its final flush.
+	StartWriteBatch()
+	FinishWriteBatch() error
 	// Range calls fn for each key in [start, end) in ascending byte order,
 	// until fn returns false or an error. The order is the same on every ledger.
 	Range(start, end string, fn func(key string, value []byte) (bool, error)) error

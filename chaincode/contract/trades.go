@@ -130,6 +130,9 @@ func recordTrades(t *txn, args []byte) (any, error) {
 	if err := ruleRole(actor, EventTraded, false); err != nil {
 		return nil, err
 	}
+	if err := t.prefetchTrades(req.Trades); err != nil {
+		return nil, err
+	}
 	out := BulkTradeResult{Results: make([]BulkItemResult, len(req.Trades))}
 	for i := range req.Trades {
 		r := &req.Trades[i]
@@ -152,6 +155,26 @@ func recordTrades(t *txn, args []byte) (any, error) {
 		out.Results[i] = item
 	}
 	return out, nil
+}
+
+// prefetchTrades reads, in one batched call, what every trade of a bulk
+// submission looks up first: its idempotency record, its batch and its
+// buyer. IDs that are not valid keys are left to the trade's own checks.
+func (t *txn) prefetchTrades(trades []TradeRequest) error {
+	keys := make([]string, 0, 3*len(trades))
+	for i := range trades {
+		r := &trades[i]
+		if checkID("tradeId", r.TradeID) == nil {
+			keys = append(keys, join(kTrade+t.caller, r.TradeID))
+		}
+		if checkID("batchId", r.BatchID) == nil {
+			keys = append(keys, kBatch+r.BatchID)
+		}
+		if checkMSP("buyer", r.Buyer) == nil {
+			keys = append(keys, kParticipant+r.Buyer)
+		}
+	}
+	return t.prefetch(keys)
 }
 
 // trade checks one trade and, when every rule passes, records it. It writes

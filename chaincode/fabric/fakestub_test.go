@@ -65,6 +65,7 @@ type fakeStub struct {
 	event      *peer.ChaincodeEvent
 	openIters  int
 	privErr    error // when set, every private read fails with it
+	batches    int   // write batches started and not yet finished
 }
 
 func (s *fakeStub) GetArgs() [][]byte { return s.args }
@@ -109,6 +110,32 @@ func (s *fakeStub) GetState(key string) ([]byte, error) {
 		return nil, err
 	}
 	return s.w.state[key], nil
+}
+
+// GetMultipleStates reads like GetState, key by key, as the shim does when
+// the peer offers no batched reads.
+func (s *fakeStub) GetMultipleStates(keys ...string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := s.GetState(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// The fake stages every write until commit, so a write batch is only
+// counted: the adapter must open and close each one it starts.
+func (s *fakeStub) StartWriteBatch() { s.batches++ }
+
+func (s *fakeStub) FinishWriteBatch() error {
+	if s.batches == 0 {
+		return errors.New("FinishWriteBatch without StartWriteBatch")
+	}
+	s.batches--
+	return nil
 }
 
 func (s *fakeStub) PutState(key string, value []byte) error {
@@ -263,6 +290,9 @@ func (s *fakeStub) wrote() bool { return len(s.writes) > 0 || len(s.privWrites) 
 // commit applies the staged writes to the world, as a valid transaction in a
 // block would.
 func (s *fakeStub) commit() {
+	if s.batches != 0 {
+		panic("fake stub: a write batch was started and never finished")
+	}
 	for k, v := range s.writes {
 		if v == nil {
 			delete(s.w.state, k)

@@ -32,6 +32,34 @@ func (s stubState) Get(key string) ([]byte, error) {
 	return v, nil
 }
 
+// GetMultiple reads keys in one message to the peer when the peer offers
+// batched reads (Fabric 3.1, core.yaml chaincode.runtimeParams.useGetMultipleKeys);
+// otherwise the shim reads them one by one.
+func (s stubState) GetMultiple(keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	vals, err := s.stub.GetMultipleStates(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("get %d keys from %q: %w", len(keys), keys[0], err)
+	}
+	for i, v := range vals {
+		if len(v) == 0 {
+			vals[i] = nil
+		}
+	}
+	return vals, nil
+}
+
+// StartWriteBatch and FinishWriteBatch send the transaction's writes to the
+// peer in one message when the peer offers write batching (Fabric 3.1,
+// chaincode.runtimeParams.useWriteBatch), instead of one message per key.
+// Without it the shim sends each write as it is made and the bracket is
+// a no-op.
+func (s stubState) StartWriteBatch() { s.stub.StartWriteBatch() }
+
+func (s stubState) FinishWriteBatch() error { return s.stub.FinishWriteBatch() }
+
 func (s stubState) Put(key string, value []byte) error {
 	if err := s.stub.PutState(key, value); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)

@@ -73,6 +73,24 @@ func (s *txState) Get(key string) ([]byte, error) {
 	return bytes.Clone(s.state.Get([]byte(key))), nil
 }
 
+// GetMultiple reads each key from the same bbolt transaction; there is no
+// round trip to save here.
+func (s *txState) GetMultiple(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := s.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Writes are staged until apply anyway, so a write batch changes nothing.
+func (s *txState) StartWriteBatch()        {}
+func (s *txState) FinishWriteBatch() error { return nil }
+
 func (s *txState) Put(key string, value []byte) error {
 	if s.readOnly {
 		return errReadOnly

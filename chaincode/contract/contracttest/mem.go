@@ -161,6 +161,23 @@ func (x *memTx) Get(key string) ([]byte, error) {
 	return x.m.state[key], nil
 }
 
+func (x *memTx) GetMultiple(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := x.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// The in-memory ledger stages every write until commit anyway, so a write
+// batch changes nothing.
+func (x *memTx) StartWriteBatch()        {}
+func (x *memTx) FinishWriteBatch() error { return nil }
+
 func (x *memTx) Put(key string, value []byte) error {
 	if x.readOnly {
 		return errReadOnly
