@@ -29,12 +29,11 @@ function select(name, values, current, label = (v) => v) {
     values.map((v) => h('option', { value: v, selected: v === current }, label(v))));
 }
 
-// matches reports whether a batch's ID or name contains every word of q,
-// ignoring case.
+// matches reports whether a batch's ID or name contains q, ignoring case.
 export function matches(b, q) {
   if (!q) return true;
-  const hay = `${b.id} ${b.name || ''}`.toLowerCase();
-  return q.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
+  const needle = q.toLowerCase();
+  return b.id.toLowerCase().includes(needle) || (b.name || '').toLowerCase().includes(needle);
 }
 
 export async function render(main, route, ctx) {

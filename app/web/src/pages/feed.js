@@ -62,7 +62,7 @@ export async function render(main, route, ctx) {
     received++;
     window.dispatchEvent(new Event('tokentrail:ledger-moved'));
     const batch = e.batchId || (e.batchIds || [])[0] || '';
-    list.prepend(h('li', { class: 'feed-event', dataset: { id: ev.id, type: e.type || ev.type } },
+    list.prepend(h('li', { class: 'feed-event', dataset: { id: ev.id, eventId: e.eventId || '', type: e.type || ev.type } },
       h('time', { datetime: e.timestamp }, fmt.time(e.timestamp)), ' ',
       badge(e.type || ev.type, `ev-${e.type || ev.type}`), ' ',
       batch ? h('a', { href: link.batch(batch, { event: e.eventId }) }, h('code', {}, batch)) : null, ' ',

@@ -219,7 +219,8 @@ export async function render(main, route, ctx) {
   const goToMatch = () => {
     if (!matches.length) return;
     at = (at + 1) % matches.length;
-    cy.animate({ center: { eles: matches[at] }, zoom: Math.max(cy.zoom(), 1) }, { duration: 200 });
+    cy.stop(true, true);
+    cy.animate({ zoom: Math.max(cy.zoom(), 1), center: { eles: matches[at] } }, { duration: 200 });
     found.textContent = `${at + 1} of ${matches.length}`;
   };
   search.addEventListener('input', () => {
