@@ -401,7 +401,7 @@ func scaleChecks(t *testing.T, b *uiBrowser, s *server, v viewport, downloads st
 		b.do("hover a node", chromedp.MouseEvent("mouseMoved", xy[0]-5, xy[1]-5), chromedp.MouseEvent("mouseMoved", xy[0], xy[1]))
 		t.Logf("hover at %v: %s", xy, eval[string](b, `JSON.stringify([window.__cy.container().getBoundingClientRect(), window.innerWidth])`))
 		waitFor(t, func() bool { return eval[bool](b, `!document.getElementById('hover-card').hidden`) })
-		if card := eval[string](b, `document.getElementById('hover-card').innerText`); !strings.Contains(card, "level 5") {
+		if card := eval[string](b, `document.getElementById('hover-card').innerText`); !strings.Contains(card, "level 5") || !strings.Contains(card, "owner ProviderMSP") || regexp.MustCompile(`null|undefined|object`).MatchString(card) {
 			t.Errorf("hover card: %q", card)
 		}
 	}

@@ -111,7 +111,7 @@ async function taintOf(b, ctx) {
       r14 && r14.result === 'fail' ? h('div', {}, 'Compliance report: ', r14.detail || '', ' ',
         (r14.evidence || []).map((tx) => h('code', { class: 'wrap muted' }, ' ', tx)), ' ',
         h('a', { href: link.compliance(b.id) }, 'see the report')) : null,
-      r14 && r14.result !== 'fail' ? h('div', { class: 'muted' }, `The compliance report says TT-R14 ${r14.result}; the lineage above shows the tainted ancestor.`) : null);
+      r14 && r14.result !== 'fail' ? h('div', { class: 'muted' }, `The compliance report says TT-R14 ${r14.result}; its lineage shows the tainted ancestor.`) : null);
   }
   if (unknown.length) {
     return banner('warn', 'Retired ancestors',

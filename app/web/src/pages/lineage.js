@@ -239,7 +239,7 @@ export async function render(main, route, ctx) {
   const showCard = (n) => {
     const d = n.data();
     const pos = n.renderedPosition();
-    clear(card).append(
+    add(clear(card),
       h('strong', {}, d.redacted ? 'Not visible to you' : d.name || d.id), h('br'),
       h('code', { class: 'wrap' }, d.id), h('br'),
       statusBadge(d.status), ' ', piBadge(d.pi), h('br'),
