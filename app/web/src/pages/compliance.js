@@ -79,6 +79,10 @@ export async function render(main, route, ctx) {
           r.detail ? h('p', { class: 'detail' }, r.detail) : null,
           h('div', { class: 'evidence' }, evidence(ev, where))));
     })));
+  // Printing from the browser's menu opens every rule too.
+  const beforePrint = () => openAll(true);
+  window.addEventListener('beforeprint', beforePrint);
+  return () => window.removeEventListener('beforeprint', beforePrint);
 }
 
 function evidence(txIds, where) {
