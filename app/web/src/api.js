@@ -4,11 +4,16 @@
 // URL, a cookie or localStorage.
 
 const KEY = 'tokentrail.apiKey';
+const ORG = 'tokentrail.org';
 
+// The API has no "who am I" route: the organisation is the one the user
+// names at sign-in, kept beside the key. It labels the header and picks
+// which links to offer; every permission is still the API's to enforce.
 export const session = {
   key: () => sessionStorage.getItem(KEY) || '',
-  signIn: (key) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
+  org: () => sessionStorage.getItem(ORG) || '',
+  signIn: (key, org) => { sessionStorage.setItem(KEY, key); sessionStorage.setItem(ORG, org || ''); },
+  signOut: () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(ORG); },
 };
 
 // ApiError is a non-2xx answer; problem is its RFC 9457 body when there is one.
@@ -68,3 +73,28 @@ export async function allPages(path, params = {}, { max = 50, signal } = {}) {
 }
 
 export const enc = encodeURIComponent;
+
+// participants answers the consortium (GET /participants, one page), fetched
+// once per sign-in.
+let participantsCache = null;
+export function participants() {
+  if (!participantsCache) {
+    participantsCache = get('/participants').then((p) => (p.items || []).slice().sort((a, b) => a.mspId.localeCompare(b.mspId)));
+    participantsCache.catch(() => { participantsCache = null; });
+  }
+  return participantsCache;
+}
+export function forgetParticipants() { participantsCache = null; }
+
+// me answers the signed-in organisation's participant record, or null.
+export async function me() {
+  const org = session.org();
+  if (!org) return null;
+  try { return (await participants()).find((p) => p.mspId === org) || null; } catch { return null; }
+}
+
+// hasRole reports whether the signed-in organisation has any of roles.
+export async function hasRole(...roles) {
+  const p = await me();
+  return !!p && (p.roles || []).some((r) => roles.includes(r));
+}

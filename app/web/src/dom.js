@@ -17,6 +17,13 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// add appends children to el like h does: null, undefined and false are
+// skipped. (Element.append would write them as the text "null".)
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c == null || c === false) continue;
@@ -37,6 +44,7 @@ export const link = {
   batch: (id, query) => `#/batch/${encodeURIComponent(id)}${query ? '?' + new URLSearchParams(query) : ''}`,
   lineage: (id, query) => `#/lineage/${encodeURIComponent(id)}${query ? '?' + new URLSearchParams(query) : ''}`,
   compliance: (id) => `#/compliance/${encodeURIComponent(id)}`,
+  impact: (id) => `#/lineage/${encodeURIComponent(id)}?view=impact`,
 };
 
 const numberFmt = new Intl.NumberFormat('en');
@@ -49,7 +57,36 @@ export const fmt = {
     return Number.isNaN(d.getTime()) ? s : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   },
   list: (xs) => (xs && xs.length ? xs.join(', ') : '—'),
+  plural: (n, one, many) => `${numberFmt.format(n)} ${n === 1 ? one : many || one + 's'}`,
 };
+
+// loading is the placeholder a page shows while it waits for the API.
+export function loading(what) {
+  return h('div', { class: 'loading', role: 'status', 'aria-live': 'polite' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ` Loading ${what}…`);
+}
+
+// banner is a full-width statement about a batch (tainted, frozen, retired):
+// a heading, what happened, and the evidence.
+export function banner(kind, title, ...body) {
+  return h('section', { class: `banner banner-${kind}`, role: 'note', dataset: { banner: kind } },
+    h('strong', { class: 'banner-title' }, title), h('div', { class: 'banner-body' }, body));
+}
+
+// csv renders rows (arrays of cells) as RFC 4180 text. Cells that a
+// spreadsheet would run as a formula are prefixed with a quote.
+export function csv(rows) {
+  const cell = (v) => {
+    let s = v == null ? '' : String(v);
+    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+}
+
+// setTitle names the page in the browser's tab and history.
+export function setTitle(...parts) {
+  document.title = [...parts.filter(Boolean), 'tokentrail console'].join(' · ');
+}
 
 // badge is a small coloured label; kind picks the colour (a class name).
 export function badge(text, kind) {

@@ -1,10 +1,10 @@
 // tokentrail console: a small hash-routed app over the public API. Each page
-// module exports render(main, route) which fills main and may return a
+// module exports render(main, route, ctx) which fills main and may return a
 // cleanup function, called when the user leaves the page.
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { h, clear, errorBox } from './dom.js';
-import { session, get, setUnauthorizedHandler, ApiError } from './api.js';
+import { h, add, clear, errorBox, loading, setTitle } from './dom.js';
+import { session, get, setUnauthorizedHandler, ApiError, forgetParticipants, me } from './api.js';
 import * as batches from './pages/batches.js';
 import * as batch from './pages/batch.js';
 import * as lineage from './pages/lineage.js';
@@ -13,6 +13,7 @@ import * as prices from './pages/prices.js';
 import * as feed from './pages/feed.js';
 
 const pages = { batches, batch, lineage, compliance, prices, feed };
+const navOf = { batch: 'batches', lineage: 'batches', compliance: 'batches' };
 
 const main = document.getElementById('main');
 let cleanup = null;
@@ -29,7 +30,10 @@ export function parseRoute(hash) {
 }
 
 // setState marks the page for people and tests: loading, ready or error.
-export function setState(state) { main.dataset.state = state; }
+export function setState(state) {
+  main.dataset.state = state;
+  main.setAttribute('aria-busy', state === 'loading' ? 'true' : 'false');
+}
 
 async function render() {
   const gen = ++generation;
@@ -42,71 +46,141 @@ async function render() {
   showChrome(true);
   const route = parseRoute(location.hash);
   const page = pages[route.page];
-  document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === route.page));
+  const nav = navOf[route.page] || route.page;
+  document.querySelectorAll('[data-nav]').forEach((a) => {
+    a.classList.toggle('active', a.dataset.nav === nav);
+    if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
   if (!page) {
+    setTitle('No such page');
     main.append(errorBox(new Error(`There is no page "${route.page}".`)));
     setState('error');
     return;
   }
   setState('loading');
   main.dataset.page = route.page;
+  setTitle(page.title ? page.title(route) : route.page);
+  // A placeholder until the page has something to show; pages that draw
+  // their own frame first remove it.
+  const placeholder = loading(page.loadingWhat || 'the page');
+  main.append(placeholder);
   try {
-    const c = await page.render(main, route, { stale: () => gen !== generation, setState });
+    const c = await page.render(main, route, { stale: () => gen !== generation, setState, placeholder });
     if (gen !== generation) { if (typeof c === 'function') c(); return; }
+    placeholder.remove();
     cleanup = typeof c === 'function' ? c : null;
     if (main.dataset.state === 'loading') setState('ready');
   } catch (err) {
     if (gen !== generation) return;
-    console.warn('page failed', err);
+    placeholder.remove();
     main.append(errorBox(err));
     setState('error');
   }
+  refreshLedgerInfo();
 }
 
 function showChrome(signedIn) {
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('session').hidden = !signedIn;
-  if (signedIn) loadLedgerInfo();
+  if (signedIn) { showWhoami(); startLedgerInfo(); } else stopLedgerInfo();
 }
 
-let ledgerInfoShown = false;
-async function loadLedgerInfo() {
-  if (ledgerInfoShown) return;
-  ledgerInfoShown = true;
+// The header names the signed-in organisation and its roles.
+async function showWhoami() {
+  const el = document.getElementById('whoami');
+  const org = session.org();
+  if (el.dataset.org === org && el.textContent) return;
+  el.dataset.org = org;
+  const p = await me();
+  clear(el);
+  if (!org) { el.textContent = 'organisation not named'; return; }
+  add(el, h('strong', { id: 'whoami-org' }, org),
+    p ? h('span', { class: 'roles', id: 'whoami-roles' }, ` · ${(p.roles || []).join(', ')}`) : null);
+  el.title = p ? `${p.name || org} (${org}), ${(p.roles || []).join(', ')}, as named at sign-in` : `${org}, as named at sign-in`;
+}
+
+// The ledger's height in the header, refreshed every 15 s and after each
+// page, while signed in.
+let ledgerTimer = 0;
+function startLedgerInfo() {
+  if (ledgerTimer) return;
+  refreshLedgerInfo();
+  ledgerTimer = setInterval(refreshLedgerInfo, 15_000);
+}
+function stopLedgerInfo() {
+  clearInterval(ledgerTimer);
+  ledgerTimer = 0;
+  document.getElementById('ledger-info').textContent = '';
+}
+let ledgerInFlight = false;
+export async function refreshLedgerInfo() {
+  if (!session.key() || ledgerInFlight || document.hidden) return;
+  ledgerInFlight = true;
   try {
     const info = await get('/ledger');
-    document.getElementById('ledger-info').textContent = `${info.kind} ledger · height ${info.height}`;
-  } catch { ledgerInfoShown = false; }
+    const el = document.getElementById('ledger-info');
+    el.textContent = `${info.kind} · height ${info.height}`;
+    el.dataset.height = String(info.height);
+    el.title = `${info.kind} ledger, ${info.height} blocks`;
+  } catch { /* shown again on the next refresh */ } finally { ledgerInFlight = false; }
 }
+window.addEventListener('tokentrail:ledger-moved', refreshLedgerInfo);
 
 function signInPage(message) {
   showChrome(false);
+  setTitle('Sign in');
   main.dataset.page = 'signin';
   const input = h('input', { type: 'password', id: 'api-key', name: 'api-key', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: 'API key' });
+  const orgField = h('div', { class: 'org-field', hidden: true });
   const status = h('div', { class: 'signin-status' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const form = h('form', { id: 'signin', class: 'signin', method: 'post', action: '#' },
     h('h1', {}, 'Sign in'),
     h('p', { class: 'muted' }, 'Use your organisation\'s API key. It is kept in this tab\'s session storage only and sent in the Authorization header of API requests; closing the tab forgets it.'),
     h('label', { for: 'api-key' }, 'API key'), input,
-    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+    orgField,
+    submit,
     status);
   if (message) status.append(h('div', { class: 'notice' }, message));
+  let checkedKey = '';
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const key = input.value.trim();
     if (!key) return;
+    const select = orgField.querySelector('select');
+    if (checkedKey && key === checkedKey && select) {
+      if (!select.value) { clear(status).append(h('div', { class: 'error', role: 'alert' }, 'Choose the organisation this key belongs to.')); return; }
+      input.value = '';
+      session.signIn(key, select.value);
+      render();
+      return;
+    }
     clear(status).append(h('span', { class: 'muted' }, 'Checking the key…'));
+    let list;
     try {
-      await get('/ledger', { key }); // answers 401 for an unknown key
+      // Answers 401 for an unknown key; the list fills the next step.
+      list = (await get('/participants', { key })).items || [];
     } catch (err) {
       clear(status).append(err instanceof ApiError && err.status === 401
         ? h('div', { class: 'error', role: 'alert' }, 'That API key is unknown or revoked.')
         : errorBox(err));
       return;
     }
-    input.value = '';
-    session.signIn(key);
-    render();
+    checkedKey = key;
+    clear(status);
+    list.sort((a, b) => a.mspId.localeCompare(b.mspId));
+    clear(orgField).append(
+      h('label', { for: 'org' }, 'Organisation of this key'),
+      h('select', { id: 'org', name: 'org', required: true },
+        h('option', { value: '' }, 'choose…'),
+        list.map((p) => h('option', { value: p.mspId }, `${p.mspId} — ${p.name || ''} (${(p.roles || []).join(', ')})`))),
+      h('p', { class: 'muted small' }, 'The API does not say which organisation a key belongs to; the console shows the one you name here. What you may see and do is still decided by the key.'));
+    orgField.hidden = false;
+    submit.textContent = 'Continue';
+    orgField.querySelector('select').focus();
+  });
+  input.addEventListener('input', () => {
+    if (checkedKey && input.value.trim() !== checkedKey) { checkedKey = ''; orgField.hidden = true; clear(orgField); submit.textContent = 'Sign in'; }
   });
   main.append(form);
   setState('ready');
@@ -115,8 +189,10 @@ function signInPage(message) {
 
 function signOut(message) {
   session.signOut();
-  ledgerInfoShown = false;
-  document.getElementById('ledger-info').textContent = '';
+  forgetParticipants();
+  const who = document.getElementById('whoami');
+  who.textContent = '';
+  delete who.dataset.org;
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
   generation++;
   clear(main);
@@ -129,5 +205,10 @@ document.getElementById('sign-out').addEventListener('click', () => {
   history.replaceState(null, '', location.pathname);
   signOut();
 });
+document.getElementById('skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshLedgerInfo(); });
 window.addEventListener('hashchange', render);
 render();

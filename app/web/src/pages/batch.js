@@ -1,7 +1,13 @@
 // A batch: its fields, quality, custodians, and its event timeline with the
 // transaction ID of each event and its receipt.
-import { h, link, fmt, badge, piBadge, statusBadge, download } from '../dom.js';
-import { get, request, allPages, enc } from '../api.js';
+import { h, add, link, fmt, badge, banner, loading, piBadge, statusBadge, download, setTitle } from '../dom.js';
+import { get, request, allPages, enc, query, hasRole } from '../api.js';
+
+export const title = (route) => `Batch ${route.arg}`;
+export const loadingWhat = 'the batch';
+
+// Reasons for which a retirement taints every descendant (TT-R14).
+export const taintReasons = ['consent-withdrawn', 'erasure-request'];
 
 export async function render(main, route, ctx) {
   const id = route.arg;
@@ -10,30 +16,123 @@ export async function render(main, route, ctx) {
     allPages(`/batches/${enc(id)}/events`),
   ]);
   if (ctx.stale()) return;
+  setTitle(b.name || b.id, 'Batch');
   const focusTx = route.params.get('tx') || '';
   const focusEvent = route.params.get('event') || '';
+  const banners = h('div', { id: 'banners', class: 'banners' });
+  const tradesCard = h('section', { class: 'card', id: 'trades' }, h('h2', {}, 'Trades'), loading('trades'));
+  const canImpact = await hasRole('regulator', 'auditor');
 
-  main.append(
+  add(main,
     h('div', { class: 'title' },
-      h('h1', {}, b.name || b.id, ' ', h('code', { class: 'id' }, b.id)),
-      h('div', { class: 'badges' }, statusBadge(b.status), piBadge(b.personalInfo), badge(b.classification, `class-${b.classification}`))),
+      h('h1', {}, b.name || b.id, ' ', h('code', { class: 'id wrap' }, b.id)),
+      h('div', { class: 'badges' }, statusBadge(b.status), piBadge(b.personalInfo), b.classification ? badge(b.classification, `class-${b.classification}`) : null)),
     h('nav', { class: 'actions' },
       h('a', { href: link.lineage(b.id), id: 'open-lineage' }, 'Lineage graph'),
-      h('a', { href: link.lineage(b.id, { view: 'impact' }), id: 'open-impact' }, 'Impact'),
+      canImpact ? h('a', { href: link.impact(b.id), id: 'open-impact' }, 'Impact') : null,
       h('a', { href: link.compliance(b.id), id: 'open-compliance' }, 'Compliance report')),
-    b.description ? h('p', {}, b.description) : null,
+    banners,
+    b.description ? h('p', { class: 'description' }, b.description) : null,
     h('div', { class: 'columns' },
       h('section', { class: 'card' }, h('h2', {}, 'Fields'), fields(b)),
       h('div', {},
         h('section', { class: 'card', id: 'quality' }, h('h2', {}, 'Quality'), quality(b.quality)),
         h('section', { class: 'card', id: 'custodians' }, h('h2', {}, 'Custodians'),
           h('ul', { class: 'plain' }, (b.custodians || []).map((c) => h('li', {}, c, c === b.owner ? h('span', { class: 'muted' }, ' (owner)') : null)))))),
+    tradesCard,
     h('section', { class: 'card' },
-      h('h2', {}, 'Timeline ', h('span', { class: 'muted' }, `${events.length} event${events.length === 1 ? '' : 's'}`)),
+      h('h2', {}, 'Timeline ', h('span', { class: 'muted' }, fmt.plural(events.length, 'event'))),
       timeline(events, focusTx, focusEvent)));
 
   const focused = main.querySelector('.event.focus');
   if (focused) focused.scrollIntoView({ block: 'center' });
+
+  // Status and taint: the banners need the report and the lineage, which
+  // may take longer than the batch; the page is usable meanwhile.
+  const [statusBanners, trades] = await Promise.all([
+    batchBanners(b, events, ctx).catch((err) => [h('div', { class: 'notice' }, `Status details are unavailable: ${err.message}`)]),
+    allPages('/trades', { batchId: b.id }).then((t) => ({ items: t }), (err) => ({ err })),
+  ]);
+  if (ctx.stale()) return;
+  add(banners, statusBanners);
+  tradesCard.replaceChildren(h('h2', {}, 'Trades ', h('span', { class: 'muted' }, trades.items ? fmt.plural(trades.items.length, 'trade') : '')),
+    trades.items ? tradeTable(trades.items) : h('p', { class: 'muted' }, `Trades are not available: ${trades.err.message}`));
+}
+
+// batchBanners says, at the top of the page, what limits the batch: frozen
+// or retired (with the reason and the event that did it) and tainted (from
+// the compliance report's TT-R14 and from the ancestors' status).
+async function batchBanners(b, events, ctx) {
+  const out = [];
+  const last = (type) => [...events].reverse().find((e) => e.type === type);
+  const evidence = (e) => (e ? h('span', { class: 'muted' }, ' — ', e.actor || '', ' at ', fmt.time(e.timestamp), ', ',
+    h('a', { href: link.batch(b.id, { tx: e.txId }), class: 'banner-evidence' }, 'event #', String(e.seq)), ' in transaction ', h('code', { class: 'wrap' }, e.txId)) : null);
+  if (b.status === 'frozen') {
+    const e = last('FROZEN');
+    out.push(banner('frozen', 'Frozen', 'No circulation, trade or processing until a regulator unfreezes it. Reason: ',
+      h('strong', { class: 'reason' }, (e && e.status && e.status.reason) || 'not recorded'), evidence(e)));
+  }
+  if (b.status === 'retired') {
+    const e = last('RETIRED');
+    const reason = b.retiredFor || (e && e.status && e.status.reason) || 'not recorded';
+    out.push(banner('retired', 'Retired', 'This batch is out of use for good. Reason: ', h('strong', { class: 'reason' }, reason), evidence(e),
+      taintReasons.includes(reason) ? h('div', {}, 'Every batch derived from it is tainted (TT-R14): it may not be circulated or traded.') : null));
+  }
+  const taint = await taintOf(b, ctx);
+  if (taint) out.push(taint);
+  return out;
+}
+
+// taintOf judges whether b is, or descends from, a batch retired for a
+// tainting reason: the compliance report's TT-R14 first; the lineage's
+// ancestors as a cross-check (and when the report is unavailable).
+async function taintOf(b, ctx) {
+  const [report, graph] = await Promise.allSettled([
+    get(`/batches/${enc(b.id)}/compliance`),
+    get(`/batches/${enc(b.id)}/lineage` + query({ direction: 'up', depth: 50 })),
+  ]);
+  if (ctx.stale()) return null;
+  const r14 = report.status === 'fulfilled' ? (report.value.results || []).find((r) => r.rule === 'TT-R14') : null;
+  // Retired ancestors, with the reason when we may read it.
+  const retired = graph.status === 'fulfilled' ? (graph.value.nodes || []).filter((n) => n.distance < 0 && n.status === 'retired') : [];
+  const reasons = await Promise.all(retired.map((n) => (n.redacted
+    ? Promise.resolve({ id: n.id, reason: '' })
+    : get(`/batches/${enc(n.id)}`).then((x) => ({ id: n.id, name: x.name, reason: x.retiredFor || '' }), () => ({ id: n.id, reason: '' })))));
+  if (ctx.stale()) return null;
+  const tainting = reasons.filter((x) => taintReasons.includes(x.reason));
+  const unknown = reasons.filter((x) => !x.reason);
+  const selfTainted = b.status === 'retired' && taintReasons.includes(b.retiredFor);
+  if (selfTainted && !(r14 && r14.result === 'fail')) return null; // the retired banner says it
+  if ((r14 && r14.result === 'fail') || tainting.length) {
+    return banner('taint', 'Tainted (TT-R14)',
+      'Derived from a batch retired for withdrawn consent or erasure: it may not be circulated or traded. ',
+      tainting.length ? h('ul', { class: 'plain', id: 'taint-sources' }, tainting.map((x) => h('li', {},
+        h('a', { href: link.batch(x.id) }, h('code', {}, x.id)), x.name ? ` (${x.name})` : '', ' retired for ', h('strong', { class: 'reason' }, x.reason)))) : null,
+      r14 && r14.result === 'fail' ? h('div', {}, 'Compliance report: ', r14.detail || '', ' ',
+        (r14.evidence || []).map((tx) => h('code', { class: 'wrap muted' }, ' ', tx)), ' ',
+        h('a', { href: link.compliance(b.id) }, 'see the report')) : null,
+      r14 && r14.result !== 'fail' ? h('div', { class: 'muted' }, `The compliance report says TT-R14 ${r14.result}; its lineage shows the tainted ancestor.`) : null);
+  }
+  if (unknown.length) {
+    return banner('warn', 'Retired ancestors',
+      `${fmt.plural(unknown.length, 'ancestor')} of this batch ${unknown.length === 1 ? 'is' : 'are'} retired for a reason you may not read: `,
+      unknown.map((x, i) => [i ? ', ' : '', h('code', {}, x.id)]));
+  }
+  return null;
+}
+
+function tradeTable(trades) {
+  if (trades.length === 0) return h('p', { class: 'empty' }, 'Not traded.');
+  const anyTerms = trades.some((t) => t.terms);
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'list compact', id: 'trade-table' },
+    h('thead', {}, h('tr', {}, ['Trade', 'Time', 'Seller → buyer', 'Tokens', 'Rights', anyTerms ? 'Price' : null].filter(Boolean).map((c) => h('th', {}, c)))),
+    h('tbody', {}, trades.map((t) => h('tr', { dataset: { trade: t.tradeId } },
+      h('td', {}, h('code', { class: 'wrap' }, t.tradeId)),
+      h('td', {}, fmt.time(t.timestamp)),
+      h('td', {}, `${t.seller} → ${t.buyer}`),
+      h('td', { class: 'num' }, fmt.int(t.tokens)),
+      h('td', {}, `${t.rights || ''}${t.purposes && t.purposes.length ? ' for ' + t.purposes.join(', ') : ''}`),
+      anyTerms ? h('td', { class: 'num price' }, t.terms ? `${fmt.price(t.terms.unitPrice)} ${t.terms.currency || ''} / ${t.terms.priceUnit || ''}` : '—') : null)))));
 }
 
 function row(label, value) {
@@ -60,11 +159,11 @@ function fields(b) {
     row('Region', b.region),
     row('Licence', b.licence),
     row('Retention until', fmt.time(b.retentionUntil)),
-    row('Parents', b.parents && b.parents.length ? b.parents.map((p, i) => [i ? ', ' : '', h('a', { href: link.batch(p) }, p)]) : null),
+    row('Parents', b.parents && b.parents.length ? b.parents.map((p, i) => [i ? ', ' : '', h('a', { href: link.batch(p) }, h('code', { class: 'wrap' }, p))]) : null),
     row('Source', b.source ? [b.source.type, b.source.region, b.source.description].filter(Boolean).join(' · ') : null),
     row('Retired for', b.retiredFor),
     row('Version', String(b.version)),
-    row('Created', b.createdAt ? [fmt.time(b.createdAt), ' in ', h('code', {}, b.createdTxId)] : null),
+    row('Created', b.createdAt ? [fmt.time(b.createdAt), ' in ', h('code', { class: 'wrap' }, b.createdTxId)] : null),
     row('Updated', fmt.time(b.updatedAt)));
 }
 
@@ -76,7 +175,7 @@ function quality(q) {
     h('dl', { class: 'fields' },
       row('Method', q.method),
       row('Assessed by', q.assessedBy),
-      row('Transaction', q.txId ? h('code', {}, q.txId) : null),
+      row('Transaction', q.txId ? h('code', { class: 'wrap' }, q.txId) : null),
       metrics.length ? row('Metrics', h('ul', { class: 'plain' }, metrics.map(([k, v]) => h('li', {}, `${k}: ${v}`)))) : null));
 }
 
@@ -100,11 +199,20 @@ export function summary(e) {
     case 'TRADED':
       return [`trade ${p.tradeId}: ${p.seller} → ${p.buyer}, ${fmt.int(p.tokens)} tokens, ${p.rights} for ${fmt.list(p.purposes)}`];
     case 'AUDITED':
-      return [`verdict ${p.verdict}`, p.scope ? ` (${p.scope})` : '', `, ${(p.findings || []).length} finding(s)`];
+      return [`verdict ${p.verdict || '—'}`, p.scope ? ` (${p.scope})` : '', findings(p.findings || [])];
     case 'FROZEN': case 'UNFROZEN': case 'RETIRED':
       return [p.reason || ''];
   }
   return [];
+}
+
+// findings lists an audit's findings in full: rule, result, note, evidence.
+function findings(list) {
+  if (list.length === 0) return ', no findings';
+  return h('ul', { class: 'findings' }, list.map((f) => h('li', { dataset: { rule: f.rule, result: f.result } },
+    h('strong', {}, f.rule || '?'), ' ', badge(f.result || '?', f.result === 'pass' ? 'ok' : f.result === 'fail' ? 'bad' : 'na'),
+    f.note ? [' ', f.note] : null,
+    f.evidence && f.evidence.length ? h('div', { class: 'muted' }, 'evidence: ', f.evidence.map((x, i) => [i ? ', ' : '', h('code', { class: 'wrap' }, x)])) : null)));
 }
 
 function timeline(events, focusTx, focusEvent) {
@@ -120,7 +228,7 @@ function timeline(events, focusTx, focusEvent) {
         h('span', { class: 'actor' }, e.actor)),
       h('div', { class: 'event-body' }, summary(e)),
       h('div', { class: 'event-foot' },
-        'tx ', h('code', { class: 'tx' }, e.txId),
+        'tx ', h('code', { class: 'tx wrap' }, e.txId),
         h('button', { type: 'button', class: 'link receipt', onclick: () => saveReceipt(e, status) }, 'download receipt'),
         status));
   }));

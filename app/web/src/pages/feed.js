@@ -2,13 +2,21 @@
 // GET /api/v1/events/stream (Server-Sent Events) with fetch() so the key can
 // go in the Authorization header. It resumes after a drop with Last-Event-ID.
 // When the server has no such route the panel says the feed is unavailable.
-import { h, link, fmt, badge, clear } from '../dom.js';
-import { session, query } from '../api.js';
+// It opens with the events of the last few blocks, so it is not empty, and
+// shows each event once (an event that touches several batches may arrive
+// once per batch).
+import { h, link, fmt, badge, clear, setTitle } from '../dom.js';
+import { session, query, get, enc, ApiError } from '../api.js';
 import { SSEParser } from '../sse.js';
 import { eventTypes } from './options.js';
 import { summary } from './batch.js';
 
 const MAX_ROWS = 200;
+// How many blocks back the feed starts when it opens.
+const BACKLOG_BLOCKS = 20;
+
+export const title = () => 'Live feed';
+export const loadingWhat = 'the feed';
 
 export async function render(main, route, ctx) {
   const p = route.params;
@@ -28,14 +36,16 @@ export async function render(main, route, ctx) {
 
   const status = h('div', { id: 'feed-status', class: 'feed-status', dataset: { feed: 'connecting' } });
   const list = h('ol', { id: 'feed-events', class: 'feed' });
+  setTitle('Live feed');
   main.append(h('h1', {}, 'Live feed'),
-    h('p', { class: 'muted' }, 'Events as they are committed to the ledger, newest first.'),
+    h('p', { class: 'muted' }, `Events as they are committed to the ledger, newest first, starting ${BACKLOG_BLOCKS} blocks back.`),
     form, status, list);
 
   const abort = new AbortController();
   let lastId = '';
   let retryMs = 2000;
   let received = 0;
+  const seen = new Set();
 
   function setStatus(state, text) {
     status.dataset.feed = state;
@@ -45,9 +55,14 @@ export async function render(main, route, ctx) {
   function show(ev) {
     let e;
     try { e = JSON.parse(ev.data); } catch { return; }
+    const key = e.eventId || ev.id;
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (seen.size > 5000) seen.clear();
     received++;
+    window.dispatchEvent(new Event('tokentrail:ledger-moved'));
     const batch = e.batchId || (e.batchIds || [])[0] || '';
-    list.prepend(h('li', { class: 'feed-event', dataset: { id: ev.id, type: e.type || ev.type } },
+    list.prepend(h('li', { class: 'feed-event', dataset: { id: ev.id, eventId: e.eventId || '', type: e.type || ev.type } },
       h('time', { datetime: e.timestamp }, fmt.time(e.timestamp)), ' ',
       badge(e.type || ev.type, `ev-${e.type || ev.type}`), ' ',
       batch ? h('a', { href: link.batch(batch, { event: e.eventId }) }, h('code', {}, batch)) : null, ' ',
@@ -55,7 +70,7 @@ export async function render(main, route, ctx) {
       h('span', { class: 'muted' }, summary(e)), ' ',
       h('code', { class: 'tx muted' }, e.txId || '')));
     while (list.children.length > MAX_ROWS) list.lastChild.remove();
-    setStatus('live', `connected · ${received} event(s) received`);
+    setStatus('live', `connected · ${fmt.plural(received, 'event')} shown`);
   }
 
   async function connect() {
@@ -84,7 +99,7 @@ export async function render(main, route, ctx) {
       setStatus('unavailable', `Live feed unavailable: the server answered ${res.headers.get('Content-Type') || 'no content type'}, not an event stream.`);
       return 'stop';
     }
-    setStatus('live', `connected · ${received} event(s) received`);
+    setStatus('live', `connected · ${fmt.plural(received, 'event')} shown`);
     const parser = new SSEParser((ev) => { lastId = ev.id || lastId; show(ev); }, (ms) => { retryMs = ms; });
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     try {
@@ -103,6 +118,25 @@ export async function render(main, route, ctx) {
 
   (async () => {
     setStatus('connecting', 'connecting…');
+    // A batch filter must name a batch the caller may read, or the feed
+    // would wait forever for nothing.
+    if (batchId) {
+      try {
+        await get(`/batches/${enc(batchId)}`, { signal: abort.signal });
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        setStatus('refused', err instanceof ApiError && err.status === 404
+          ? `There is no batch ${batchId}: nothing to watch. Check the ID.`
+          : `Batch ${batchId} cannot be watched: ${err.message}`);
+        return;
+      }
+    }
+    // Start a few blocks back so the feed opens with recent events.
+    try {
+      const info = await get('/ledger', { signal: abort.signal });
+      const from = Number(info.height) - BACKLOG_BLOCKS;
+      lastId = from > 0 ? `${from}.0.0` : '0';
+    } catch { /* live only */ }
     while (!abort.signal.aborted) {
       const next = await connect();
       if (next === 'stop' || abort.signal.aborted) break;

@@ -1,39 +1,86 @@
-// The price index: volume-weighted price per million tokens per day, one line
-// per sector, modality and currency (GET /api/v1/prices?interval=day).
+// The price index: price per million tokens per period, one chart per
+// currency (prices in different currencies never share an axis), one line
+// per sector and modality, and every cell as a table row.
+//
+// Written to read both the answer of today's API ({buckets: [{start, end,
+// trades, tokens, vwap, qualityAdjusted, avgQuality}], withheld}) and the
+// fixed-cell form ({cells: [{…, count, volume, median, iqr | q1/q3}] with
+// suppressed cells that carry no numbers}, interval day, week or month): any
+// number may be missing and is shown as "—".
 import uPlot from 'uplot';
-import { h, fmt } from '../dom.js';
+import { h, add, fmt, setTitle } from '../dom.js';
 import { get, query } from '../api.js';
 import { sectors, modalities } from './options.js';
 
-const palette = ['#1565c0', '#ef6c00', '#2e7d32', '#6a1b9a', '#c62828', '#00838f', '#5d4037', '#ad1457', '#455a64', '#9e9d24'];
+export const title = () => 'Price index';
+export const loadingWhat = 'prices';
 
-function select(name, values, current) {
-  return h('select', { name }, h('option', { value: '' }, 'any'), values.map((v) => h('option', { value: v, selected: v === current }, v)));
+const palette = ['#1565c0', '#ef6c00', '#2e7d32', '#6a1b9a', '#c62828', '#00838f', '#5d4037', '#ad1457', '#455a64', '#9e9d24'];
+const intervals = ['day', 'week', 'month'];
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const DAY = 86400;
+
+function select(name, values, current, any = true) {
+  return h('select', { name, id: `p-${name}` }, any ? h('option', { value: '' }, 'any') : null, values.map((v) => h('option', { value: v, selected: v === current }, v)));
 }
 
 // toDay turns a date input's value into the start of that day, UTC.
 const toDay = (d, end) => (d ? `${d}T${end ? '23:59:59' : '00:00:00'}Z` : '');
 
-// series groups buckets into one line per sector/modality/currency, over the
-// union of bucket start times (uPlot wants aligned columns; gaps are null).
-export function series(buckets) {
-  const xs = [...new Set(buckets.map((b) => Date.parse(b.start) / 1000))].sort((a, b) => a - b);
+// cells normalises either answer into one shape.
+export function cells(answer) {
+  const raw = (answer && (answer.cells || answer.buckets)) || [];
+  return raw.filter((c) => c && typeof c === 'object').map((c) => {
+    const q1 = num(c.q1 ?? (c.quartiles && c.quartiles[0]));
+    const q3 = num(c.q3 ?? (c.quartiles && c.quartiles[c.quartiles.length - 1]));
+    return {
+      sector: c.sector || '?', modality: c.modality || '?', currency: c.currency || '?',
+      start: c.start || c.period || '', end: c.end || '',
+      suppressed: !!c.suppressed,
+      vwap: c.suppressed ? null : num(c.vwap),
+      qualityAdjusted: c.suppressed ? null : num(c.qualityAdjusted),
+      count: c.suppressed ? null : num(c.count ?? c.trades),
+      volume: c.suppressed ? null : num(c.volume ?? c.tokens),
+      median: c.suppressed ? null : num(c.median),
+      iqr: c.suppressed ? null : num(c.iqr ?? (q1 != null && q3 != null ? q3 - q1 : null)),
+      avgQuality: c.suppressed ? null : num(c.avgQuality),
+    };
+  });
+}
+
+// series groups cells of one currency into one line per sector and
+// modality over the union of period starts (uPlot wants aligned columns;
+// gaps and suppressed cells are null).
+export function series(list) {
+  const t = (c) => Date.parse(c.start) / 1000;
+  const xs = [...new Set(list.map(t).filter(Number.isFinite))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const lines = new Map();
-  for (const b of buckets) {
-    const key = `${b.sector} / ${b.modality} (${b.currency})`;
+  for (const c of list) {
+    if (!index.has(t(c))) continue;
+    const key = `${c.sector} / ${c.modality}`;
     if (!lines.has(key)) lines.set(key, new Array(xs.length).fill(null));
-    lines.get(key)[index.get(Date.parse(b.start) / 1000)] = b.vwap;
+    lines.get(key)[index.get(t(c))] = c.vwap;
   }
   return { xs, lines: [...lines.entries()].sort(([a], [b]) => a.localeCompare(b)) };
 }
 
+// xRange spans the data's own periods, padded by half a period, so one
+// day of trades is drawn as one day, not as years.
+export function xRange(xs, period) {
+  if (xs.length === 0) return [0, 1];
+  const pad = Math.max(period / 2, 3600);
+  return [xs[0] - pad, xs[xs.length - 1] + pad];
+}
+
 export async function render(main, route, ctx) {
   const p = route.params;
-  const f = { sector: p.get('sector') || '', modality: p.get('modality') || '', from: p.get('from') || '', to: p.get('to') || '' };
+  const f = { sector: p.get('sector') || '', modality: p.get('modality') || '', from: p.get('from') || '', to: p.get('to') || '',
+    interval: intervals.includes(p.get('interval')) ? p.get('interval') : 'day' };
   const form = h('form', { class: 'filters', id: 'price-filters' },
     h('label', {}, 'Sector ', select('sector', sectors, f.sector)),
     h('label', {}, 'Modality ', select('modality', modalities, f.modality)),
+    h('label', {}, 'Period ', select('interval', intervals, f.interval, false)),
     h('label', {}, 'From ', h('input', { type: 'date', name: 'from', value: f.from })),
     h('label', {}, 'To ', h('input', { type: 'date', name: 'to', value: f.to })),
     h('button', { type: 'submit', class: 'primary' }, 'Show'));
@@ -41,41 +88,80 @@ export async function render(main, route, ctx) {
     ev.preventDefault();
     location.hash = '#/prices' + query(Object.fromEntries(new FormData(form)));
   });
-  const chartEl = h('div', { id: 'price-chart', class: 'chart' });
+  const charts = h('div', { id: 'price-charts' });
   const below = h('div', {});
   main.append(h('h1', {}, 'Price index'),
-    h('p', { class: 'muted' }, 'Volume-weighted average price per million tokens, per day, by sector and modality. Buckets of fewer than 3 trades are published to the regulator only.'),
-    form, chartEl, below);
+    h('p', { class: 'muted' }, 'Volume-weighted average price per million tokens, by sector, modality and currency. Periods with too few trades, or whose numbers could reveal one party\'s prices, are not published to you.'),
+    form, charts, below);
 
-  const prices = await get('/prices' + query({ interval: 'day', sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
-  if (ctx.stale()) return;
-  const buckets = prices.buckets || [];
-  if (prices.withheld) below.append(h('p', { class: 'notice', id: 'withheld' }, `${prices.withheld} bucket(s) with fewer than 3 trades are withheld from you.`));
-  if (buckets.length === 0) {
-    chartEl.append(h('p', { class: 'empty' }, 'No published prices for this selection.'));
-    return;
+  let answer;
+  try {
+    answer = await get('/prices' + query({ interval: f.interval, sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
+  } catch (err) {
+    // An older server knows only day and window.
+    if (f.interval === 'day' || !(err.status === 400)) throw err;
+    answer = await get('/prices' + query({ interval: 'day', sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
+    below.append(h('p', { class: 'notice' }, `This server does not offer ${f.interval}ly prices; showing days.`));
   }
-  const { xs, lines } = series(buckets);
-  const width = Math.max(480, chartEl.clientWidth || main.clientWidth - 40);
-  const plot = new uPlot({
-    width, height: 360,
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
-    axes: [{}, { label: 'price per 1M tokens', size: 70 }],
-    series: [{}, ...lines.map(([label], i) => ({
-      label, stroke: palette[i % palette.length], width: 2, spanGaps: true,
-      points: { show: true, size: 7, fill: palette[i % palette.length] },
-      value: (u, v) => (v == null ? '—' : v.toFixed(2)),
-    }))],
-  }, [xs, ...lines.map(([, ys]) => ys)], chartEl);
-  window.__priceChart = plot;
+  if (ctx.stale()) return;
+  const all = cells(answer);
+  const suppressed = all.filter((c) => c.suppressed).length;
+  const withheld = num(answer && answer.withheld) || 0;
+  if (withheld || suppressed) {
+    below.append(h('p', { class: 'notice', id: 'withheld' },
+      `${fmt.plural(withheld + suppressed, 'cell')} ${withheld + suppressed === 1 ? 'is' : 'are'} not published to you (too few trades, or a price could be derived from ${withheld + suppressed === 1 ? 'it' : 'them'}).`));
+  }
+  const shown = all.filter((c) => !c.suppressed && c.vwap != null);
+  const plots = [];
+  if (shown.length === 0) {
+    charts.append(h('p', { class: 'empty chart' }, 'No published prices for this selection.'));
+  } else {
+    const currencies = [...new Set(shown.map((c) => c.currency))].sort();
+    for (const cur of currencies) {
+      const mine = shown.filter((c) => c.currency === cur);
+      const { xs, lines } = series(mine);
+      const periods = mine.map((c) => (Date.parse(c.end) - Date.parse(c.start)) / 1000).filter((d) => Number.isFinite(d) && d > 0);
+      const period = periods.length ? Math.min(...periods) : DAY;
+      const el = h('div', { class: 'chart', dataset: { currency: cur } });
+      charts.append(h('section', { class: 'card chart-card' }, h('h2', {}, `Prices in ${cur}`), el));
+      const width = () => Math.max(260, el.clientWidth - 20);
+      const plot = new uPlot({
+        width: width(), height: window.matchMedia('(max-width: 700px)').matches ? 240 : 320,
+        scales: { x: { time: true, range: () => xRange(xs, period) }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+        axes: [{ label: 'period start (UTC)' }, { label: `${cur} per 1M tokens`, size: 64 }],
+        legend: { live: false },
+        series: [{ label: 'period' }, ...lines.map(([label], i) => ({
+          label, stroke: palette[i % palette.length], width: 2, spanGaps: true,
+          points: { show: true, size: 7, fill: palette[i % palette.length] },
+          value: (u, v) => (v == null ? '—' : v.toFixed(2)),
+        }))],
+      }, [xs, ...lines.map(([, ys]) => ys)], el);
+      plots.push([plot, el, width]);
+    }
+  }
+  window.__priceCharts = plots.map(([pl]) => pl);
+  window.__priceChart = plots.length ? plots[0][0] : undefined;
 
-  below.append(h('table', { class: 'list compact', id: 'price-table' },
-    h('thead', {}, h('tr', {}, ['Day', 'Sector', 'Modality', 'Currency', 'Trades', 'Tokens', 'VWAP / 1M', 'Quality-adjusted', 'Avg quality'].map((c) => h('th', {}, c)))),
-    h('tbody', {}, buckets.map((b) => h('tr', {},
-      h('td', {}, (b.start || '').slice(0, 10)), h('td', {}, b.sector), h('td', {}, b.modality), h('td', {}, b.currency),
-      h('td', { class: 'num' }, fmt.int(b.trades)), h('td', { class: 'num' }, fmt.int(b.tokens)),
-      h('td', { class: 'num' }, fmt.price(b.vwap)), h('td', { class: 'num' }, fmt.price(b.qualityAdjusted)),
-      h('td', { class: 'num' }, b.avgQuality ? b.avgQuality.toFixed(1) : '—'))))));
+  if (all.length) {
+    const dash = (v, f2) => (v == null ? '—' : f2(v));
+    add(below, h('div', { class: 'table-wrap' }, h('table', { class: 'list compact', id: 'price-table' },
+      h('thead', {}, h('tr', {}, ['Period', 'Sector', 'Modality', 'Currency', 'Trades', 'Tokens', 'VWAP / 1M', 'Median', 'IQR', 'Quality-adjusted'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, all.map((c) => h('tr', { class: c.suppressed ? 'suppressed' : null },
+        h('td', {}, (c.start || '').slice(0, 10)), h('td', {}, c.sector), h('td', {}, c.modality), h('td', {}, c.currency),
+        c.suppressed
+          ? h('td', { colspan: 6, class: 'muted' }, 'not published to you')
+          : [h('td', { class: 'num' }, dash(c.count, fmt.int)), h('td', { class: 'num' }, dash(c.volume, fmt.int)),
+            h('td', { class: 'num' }, dash(c.vwap, fmt.price)), h('td', { class: 'num' }, dash(c.median, fmt.price)),
+            h('td', { class: 'num' }, dash(c.iqr, fmt.price)), h('td', { class: 'num' }, dash(c.qualityAdjusted, fmt.price))]))))));
+  }
+  setTitle('Price index');
 
-  return () => { if (window.__priceChart === plot) window.__priceChart = undefined; plot.destroy(); };
+  const resize = () => plots.forEach(([pl, , w]) => pl.setSize({ width: w(), height: pl.height }));
+  window.addEventListener('resize', resize);
+  return () => {
+    window.removeEventListener('resize', resize);
+    window.__priceChart = undefined;
+    window.__priceCharts = undefined;
+    plots.forEach(([pl]) => pl.destroy());
+  };
 }
