@@ -12,12 +12,14 @@ import (
 // development consortium, each on a fresh ledger prepared so that the write
 // would succeed for an allowed caller. Allowed callers get 201/200; others
 // 403 with rule TT-R07 — or, where the permission follows custody rather than
-// role (circulating, processing, retiring), 422 with rule TT-R08.
+// role (circulating), 422 with rule TT-R08; a caller that may not read the
+// batch at all (the consumer) gets 404, as for a batch that does not exist.
 func TestAuthorizationMatrix(t *testing.T) {
 	const (
 		ok      = 0 // the route's success status
 		role    = http.StatusForbidden
 		custody = http.StatusUnprocessableEntity
+		hidden  = http.StatusNotFound
 	)
 	type route struct {
 		name, method, path string
@@ -36,12 +38,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"process", "POST", "/api/v1/processing", 201, func() any {
 			return map[string]any{"inputs": []string{"b"}, "operations": []string{"labeling"},
 				"tool": map[string]string{"name": "label", "version": "1"}, "outputs": []any{outputBody("out", 1000)}}
-		}, map[string]int{provider: ok, processor: ok}},
+		}, map[string]int{provider: ok, processor: ok, consumer: hidden}},
 		{"assess", "POST", "/api/v1/batches/b/assessments", 201, func() any { return map[string]any{"score": 75, "method": "m"} },
 			map[string]int{processor: ok, auditor: ok, exchange: ok}},
 		{"circulate", "POST", "/api/v1/batches/b/circulations", 201, func() any {
 			return map[string]any{"to": "LabMSP", "purpose": "evaluation", "accessMode": "sandbox"}
-		}, map[string]int{provider: ok, processor: ok, regulator: custody, exchange: custody, consumer: custody, auditor: custody}},
+		}, map[string]int{provider: ok, processor: ok, regulator: custody, exchange: custody, consumer: hidden, auditor: custody}},
 		{"trade", "POST", "/api/v1/trades", 201, func() any { return tradeBodyFor("t", "b", 5) }, map[string]int{exchange: ok}},
 		{"bulk trade", "POST", "/api/v1/trades:bulk", 200, func() any {
 			return map[string]any{"trades": []any{tradeBodyFor("t1", "b", 5), tradeBodyFor("t2", "b", 6)}}
@@ -52,7 +54,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"freeze", "POST", "/api/v1/batches/b/freeze", 200, reason, map[string]int{regulator: ok}},
 		{"unfreeze", "POST", "/api/v1/batches/frozen/unfreeze", 200, reason, map[string]int{regulator: ok}},
 		{"retire", "POST", "/api/v1/batches/b/retire", 200, func() any { return map[string]any{"reason": "other"} },
-			map[string]int{provider: ok, regulator: ok}},
+			map[string]int{provider: ok, regulator: ok, consumer: hidden}},
 	}
 	for _, r := range routes {
 		for _, org := range allOrgs {

@@ -57,7 +57,7 @@ func TestLifecycleEveryRoute(t *testing.T) {
 	collectEvent := w.Event.EventID
 
 	// Assess, circulate, process.
-	e.must(201, "POST", "/api/v1/batches/raw-1/assessments", processor, map[string]any{"score": 70, "method": "sampled"}, &w)
+	e.must(201, "POST", "/api/v1/batches/raw-1/assessments", auditor, map[string]any{"score": 70, "method": "sampled"}, &w)
 	if w.Event.Type != contract.EventAssessed || len(w.Receipt) == 0 {
 		t.Fatalf("assess answer: %+v", w)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokentrail/tokentrail/app/api/apitest"
 )
@@ -68,4 +69,14 @@ func TestAuthorizationMatrixCoversEveryRoute(t *testing.T) {
 			t.Errorf("%s is not in the authorisation matrix (app/api/apitest) nor exempt from it", key)
 		}
 	}
+}
+
+// TestAccessMatrix runs the access policy's matrix — every batch route ×
+// every role, a suspended caller and no key × every relation to the batch —
+// over the in-memory ledger. The same matrix runs against the binary on the
+// embedded ledger and on Fabric (package main).
+func TestAccessMatrix(t *testing.T) {
+	e := newEnv(t)
+	apitest.AccessMatrix(t, e.client(), apitest.DevOrgs(), apitest.AccessOptions{Suspend: apitest.DevOrgs().Consumer,
+		ExpiryWait: time.Hour, Wait: e.led.clock.Advance})
 }

@@ -536,7 +536,7 @@ func TestOpenLineageRefusals(t *testing.T) {
 		}, 400, "run.facets.tokentrail_processing.operations[0]"},
 		{"no inputs", func(ev map[string]any) { delete(ev, "inputs") }, 400, "inputs"},
 		{"input elsewhere", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "inputs[0].namespace"},
-		{"unknown input", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["name"] = "nope" }, 422, "inputs[0].name"},
+		{"unknown input", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["name"] = "nope" }, 404, "inputs[0].name"},
 		{"output elsewhere", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "outputs[0].namespace"},
 		{"output ID invalid", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["name"] = "a b" }, 400, "outputs[0].name"},
 		{"no tokens facet", func(ev map[string]any) { delete(outFacets(ev), service.FacetTokens) }, 400, "outputs[0].facets.tokentrail_tokens"},
@@ -564,11 +564,12 @@ func TestOpenLineageRefusals(t *testing.T) {
 			}
 		})
 	}
-	// Malformed JSON, and a consumer, who may not process.
+	// Malformed JSON, and a consumer, which may not read the input and so
+	// is answered as if it did not exist.
 	if rec := e.do("POST", "/api/v1/openlineage", processor, `{"eventType":`); rec.Code != 400 {
 		t.Fatalf("truncated JSON: %d", rec.Code)
 	}
-	if rec := e.do("POST", "/api/v1/openlineage", consumer, good()); rec.Code != 403 {
+	if rec := e.do("POST", "/api/v1/openlineage", consumer, good()); rec.Code != 404 {
 		t.Fatalf("consumer: %d %s", rec.Code, rec.Body.String())
 	}
 	// The good one is recorded; sent again, its outputs exist: 409.

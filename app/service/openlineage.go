@@ -219,7 +219,16 @@ func (s *Service) LineageOpenLineage(ctx context.Context, caller string, req con
 	}
 	var order []string
 	outputsOf := map[string][]string{}
+	withheldOutputs := map[string]bool{}
 	for _, e := range g.Edges {
+		if e.Redacted {
+			// Neither end is readable: the step is withheld, counted once
+			// per output it made (the edge carries no event ID to group by).
+			if !withheldOutputs[e.To] {
+				withheldOutputs[e.To] = true
+			}
+			continue
+		}
 		if _, ok := outputsOf[e.EventID]; !ok {
 			order = append(order, e.EventID)
 		}
@@ -227,7 +236,7 @@ func (s *Service) LineageOpenLineage(ctx context.Context, caller string, req con
 			outputsOf[e.EventID] = append(outputsOf[e.EventID], e.To)
 		}
 	}
-	out := &OLLineage{Root: g.Root, Namespace: ns, Truncated: g.Truncated, Events: []OLRunEvent{}}
+	out := &OLLineage{Root: g.Root, Namespace: ns, Truncated: g.Truncated, Events: []OLRunEvent{}, Withheld: len(withheldOutputs)}
 	var events []contract.Event
 	for i, id := range order {
 		if i >= maxProvActivities {

@@ -38,7 +38,7 @@ func (s *Service) LineagePROV(ctx context.Context, caller string, req contract.L
 	}
 	actors := map[string]contract.Event{}
 	for _, e := range g.Edges {
-		if _, ok := actors[e.EventID]; ok || len(actors) >= maxProvActivities {
+		if _, ok := actors[e.EventID]; ok || e.Redacted || len(actors) >= maxProvActivities {
 			continue
 		}
 		var ref contract.EventRef
@@ -100,6 +100,12 @@ func toPROV(g contract.Lineage, events map[string]contract.Event) *PROV {
 		}
 	}
 	for _, e := range g.Edges {
+		if e.Redacted {
+			// The caller may read neither end: only the derivation, with
+			// no activity, agent or transaction.
+			p.WasDerivedFrom[rel()] = map[string]any{"prov:generatedEntity": "batch:" + e.To, "prov:usedEntity": "batch:" + e.From}
+			continue
+		}
 		act := "event:" + e.EventID
 		if _, ok := p.Activity[act]; !ok {
 			a := map[string]any{"prov:type": "tt:" + contract.EventProcessed, "tt:operations": e.Operations, "tt:txId": e.TxID}

@@ -48,3 +48,23 @@ func TestRoleRefusal(t *testing.T) {
 		t.Fatalf("rule refusals: %v", err)
 	}
 }
+
+// TestToPROVRedactedEdge: an edge between two batches the caller may not
+// read carries no event, so PROV-JSON states only the derivation — no
+// activity, no agent, no transaction.
+func TestToPROVRedactedEdge(t *testing.T) {
+	hidden := func(id string, d int) contract.Node {
+		return contract.Node{Distance: d, Batch: contract.Batch{ID: id, Status: contract.StatusActive}, Redacted: true}
+	}
+	g := contract.Lineage{Root: "mine", Nodes: []contract.Node{{Batch: contract.Batch{ID: "mine", Name: "mine"}}, hidden("h1", 1), hidden("h2", 2)},
+		Edges: []contract.Edge{{From: "mine", To: "h1", EventID: "e1", TxID: "tx1", Operations: []string{"cleaning"}}, {From: "h1", To: "h2", Redacted: true}}}
+	p := toPROV(g, map[string]contract.Event{})
+	if len(p.Activity) != 1 || p.Activity["event:"] != nil || len(p.WasDerivedFrom) != 2 {
+		t.Fatalf("activities %v, derivations %v", p.Activity, p.WasDerivedFrom)
+	}
+	for _, d := range p.WasDerivedFrom {
+		if d["prov:generatedEntity"] == "batch:h2" && d["prov:activity"] != nil {
+			t.Fatalf("the redacted derivation names an activity: %v", d)
+		}
+	}
+}

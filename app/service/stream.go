@@ -101,7 +101,9 @@ type Stream struct {
 	// readsAll: the caller's role reads every batch.
 	readsAll bool
 	// visible caches whether the caller may read a batch (see visibleTo).
-	visible map[string]bool
+	visible map[string]visibility
+	// selfCheckedUntil: when a readsAll caller's own standing is next asked.
+	selfCheckedUntil time.Time
 }
 
 // maxVisibilityCache bounds a stream's visibility cache; it is emptied when full.
@@ -127,7 +129,7 @@ func (s *Service) OpenStream(ctx context.Context, caller string, after *Cursor, 
 			return nil, fmt.Errorf("block %d, height %d: %w", after.Block, info.Height, ErrCursorAhead)
 		}
 	}
-	st := &Stream{s: s, caller: caller, after: after, filter: f, visible: map[string]bool{}}
+	st := &Stream{s: s, caller: caller, after: after, filter: f, visible: map[string]visibility{}, selfCheckedUntil: time.Now().Add(visibilityTTL)}
 	for _, r := range p.Roles {
 		if r == contract.RoleRegulator || r == contract.RoleAuditor || r == contract.RoleExchange {
 			st.readsAll = true
@@ -169,7 +171,7 @@ func (st *Stream) Run(ctx context.Context, fn func(StreamEvent) error) error {
 			if st.filter.BatchID != "" && head.BatchID != st.filter.BatchID {
 				continue
 			}
-			ok, err := st.visibleTo(ctx, head.BatchID, head.Type)
+			ok, err := st.visibleTo(ctx, head.BatchID, head.Type, raw)
 			if err != nil {
 				return err
 			}
@@ -194,35 +196,57 @@ const (
 )
 
 // visibleTo reports whether the caller may read batchID, asking the ledger
-// as the caller (GetBatch) and caching the answer. Visibility only grows: a
-// party becomes owner or custodian, never stops being one (ownership trades
-// keep the seller a custodian). So a "yes" is kept for the stream's life,
-// and a "no" is dropped when an event that can add a custodian (CIRCULATED,
-// TRADED) arrives on the batch. The answer is about the batch as it is now,
-// not as it was when the event was recorded: a party that became a
-// custodian later sees the batch's earlier events too, as its history shows
-// them.
-func (st *Stream) visibleTo(ctx context.Context, batchID, typ string) (bool, error) {
+// as the caller (GetBatch, the contract's one read policy) and caching the
+// answer for a while. Visibility can shrink as well as grow: a custody
+// lapses at its expiry and a suspended participant reads nothing. So a "yes"
+// is kept until the caller's custody expires, and never longer than
+// [visibilityTTL]; a "no" is kept until an event that can add a custodian
+// (CIRCULATED, TRADED) arrives on the batch, or for visibilityTTL. A caller
+// whose role reads every batch is asked about itself every visibilityTTL,
+// so its stream ends once it is suspended.
+//
+// The contract answers a batch the caller may not read as a missing one. A
+// missing batch is waited for (a peer behind the one the event came from)
+// only when the event is one the caller expects to see: its own, or one
+// that gave it the batch; any other is simply not visible.
+func (st *Stream) visibleTo(ctx context.Context, batchID, typ string, raw json.RawMessage) (bool, error) {
+	now := time.Now()
 	if st.readsAll {
+		if now.Before(st.selfCheckedUntil) {
+			return true, nil
+		}
+		if _, err := st.s.Query(ctx, st.caller, contract.FnGetParticipant, contract.IDRequest{ID: st.caller}); err != nil {
+			return false, fmt.Errorf("stream of %s: %w", st.caller, err)
+		}
+		st.selfCheckedUntil = now.Add(visibilityTTL)
 		return true, nil
 	}
 	if typ == contract.EventCirculated || typ == contract.EventTraded {
-		if v, ok := st.visible[batchID]; ok && !v {
+		if v, ok := st.visible[batchID]; ok && !v.ok {
 			delete(st.visible, batchID)
 		}
 	}
-	if v, ok := st.visible[batchID]; ok {
-		return v, nil
+	if v, ok := st.visible[batchID]; ok && now.Before(v.until) {
+		return v.ok, nil
 	}
-	deadline := time.Now().Add(visibilityWait)
+	expected := st.expects(raw)
+	deadline := now.Add(visibilityWait)
 	for {
-		_, err := st.s.Query(ctx, st.caller, contract.FnGetBatch, contract.IDRequest{ID: batchID})
-		v := err == nil
+		b, err := st.s.Query(ctx, st.caller, contract.FnGetBatch, contract.IDRequest{ID: batchID})
+		v := visibility{ok: err == nil, until: time.Now().Add(visibilityTTL)}
 		ce, isContract := ContractError(err)
 		switch {
 		case err == nil:
+			var batch contract.Batch
+			if json.Unmarshal(b, &batch) == nil && batch.Owner != st.caller {
+				if exp, limited := batch.CustodyExpiresAt[st.caller]; limited {
+					if ts, perr := time.Parse(time.RFC3339Nano, exp); perr == nil && ts.Before(v.until) {
+						v.until = ts
+					}
+				}
+			}
 		case isContract && ce.Kind == contract.KindForbidden:
-			v = false
+		case isContract && ce.Kind == contract.KindNotFound && !expected:
 		case isContract && ce.Kind == contract.KindNotFound && time.Now().Before(deadline):
 			select {
 			case <-ctx.Done():
@@ -231,14 +255,46 @@ func (st *Stream) visibleTo(ctx context.Context, batchID, typ string) (bool, err
 			}
 			continue
 		default:
-			// Unknown, or not found although its event is committed: end
-			// the stream rather than skip an event; the client resumes.
+			// Unknown, or not found although the event gave it to the
+			// caller: end the stream rather than skip an event; the
+			// client resumes.
 			return false, fmt.Errorf("visibility of batch %s to %s: %w", batchID, st.caller, err)
 		}
 		if len(st.visible) >= maxVisibilityCache {
 			clear(st.visible)
 		}
 		st.visible[batchID] = v
-		return v, nil
+		return v.ok, nil
 	}
+}
+
+// visibility is a cached answer of visibleTo, good until until.
+type visibility struct {
+	ok    bool
+	until time.Time
+}
+
+// visibilityTTL bounds how long a cached visibility answer is trusted.
+const visibilityTTL = 30 * time.Second
+
+// expects reports whether an event is one its caller must be able to read:
+// one the caller recorded, or one that made it a custodian.
+func (st *Stream) expects(raw json.RawMessage) bool {
+	var e struct {
+		Actor      string `json:"actor"`
+		Circulated *struct {
+			To string `json:"to"`
+		} `json:"circulated"`
+		Traded *struct {
+			Buyer string `json:"buyer"`
+		} `json:"traded"`
+		Processed *struct {
+			Owner string `json:"owner"`
+		} `json:"processed"`
+	}
+	if json.Unmarshal(raw, &e) != nil {
+		return true
+	}
+	return e.Actor == st.caller || (e.Circulated != nil && e.Circulated.To == st.caller) || (e.Traded != nil && e.Traded.Buyer == st.caller) ||
+		(e.Processed != nil && e.Processed.Owner == st.caller)
 }

@@ -1,5 +1,7 @@
 package contract
 
+import "encoding/json"
+
 // Transaction function names. Every ledger invokes the contract by these
 // names with one JSON argument (the request types below).
 const (
@@ -283,7 +285,10 @@ type Edge struct {
 	To         string   `json:"to"`
 	EventID    string   `json:"eventId"`
 	TxID       string   `json:"txId"`
-	Operations []string `json:"operations"`
+	Operations []string `json:"operations,omitempty"`
+	// Redacted: the caller may read neither end, so the edge shows only
+	// that one derives from the other.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // Lineage is the graph around a batch; nodes and edges are in a stable order
@@ -303,6 +308,21 @@ type Node struct {
 	Distance int `json:"distance"`
 	Batch
 	Redacted bool `json:"redacted,omitempty"`
+}
+
+// MarshalJSON writes a redacted node as {distance, id, status, redacted}
+// and nothing else; a readable node as the whole batch with its distance.
+func (n Node) MarshalJSON() ([]byte, error) {
+	if n.Redacted {
+		return json.Marshal(struct {
+			Distance int    `json:"distance"`
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			Redacted bool   `json:"redacted"`
+		}{n.Distance, n.ID, n.Status, true})
+	}
+	type plain Node
+	return json.Marshal(plain(n))
 }
 
 // Impact is everything downstream of a batch, itself included.

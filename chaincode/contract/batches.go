@@ -19,6 +19,9 @@ func (t *txn) batch(id string) (*Batch, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	if err := t.migrateBatch(&b); err != nil {
+		return nil, err
+	}
 	t.batches[id] = &b
 	return b.clone(), nil
 }
@@ -31,6 +34,12 @@ func (b *Batch) clone() *Batch {
 	c.Purposes = append([]string(nil), b.Purposes...)
 	c.Languages = append([]string(nil), b.Languages...)
 	c.Parents = append([]string(nil), b.Parents...)
+	if b.CustodyExpiresAt != nil {
+		c.CustodyExpiresAt = make(map[string]string, len(b.CustodyExpiresAt))
+		for k, v := range b.CustodyExpiresAt {
+			c.CustodyExpiresAt[k] = v
+		}
+	}
 	if b.Quality != nil {
 		q := *b.Quality
 		c.Quality = &q
@@ -49,7 +58,7 @@ func (t *txn) mustBatch(field, id string) (*Batch, error) {
 		return nil, err
 	}
 	if b == nil {
-		return nil, &Error{Kind: KindNotFound, Field: field, Detail: "batch " + id + " does not exist"}
+		return nil, hiddenBatch(field, id)
 	}
 	return b, nil
 }
@@ -58,7 +67,11 @@ func (t *txn) mustBatch(field, id string) (*Batch, error) {
 // it; old is the batch as it was (nil for a new batch).
 func (t *txn) saveBatch(old, b *Batch) error {
 	b.UpdatedAt = t.nowStr
+	b.FormatVersion = BatchFormat
 	b.Custodians = sortedSet(b.Custodians)
+	if len(b.CustodyExpiresAt) == 0 {
+		b.CustodyExpiresAt = nil
+	}
 	if old == nil {
 		t.put(join(kSector+b.Sector, b.ID), present)
 	}
@@ -207,6 +220,14 @@ func (t *txn) taintOf(b *Batch) (*Batch, error) {
 	return nil, nil
 }
 
+// assessedFrom is the assessment given in a request as an event records it.
+func assessedFrom(q *QualityInput) *AssessedPayload {
+	if q == nil {
+		return nil
+	}
+	return &AssessedPayload{Score: q.Score, Metrics: q.Metrics, Method: q.Method}
+}
+
 func qualityFrom(q *QualityInput, by, txID string) *Quality {
 	if q == nil {
 		return nil
@@ -254,7 +275,7 @@ func collect(t *txn, args []byte) (any, error) {
 		return nil, err
 	}
 	e := t.newEvent(EventCollected, b.ID)
-	e.Collected = &CollectedPayload{Source: src}
+	e.Collected = &CollectedPayload{Source: src, Quality: assessedFrom(req.Quality)}
 	e, err = t.appendEvent(b, e)
 	if err != nil {
 		return nil, err
@@ -310,32 +331,18 @@ func process(t *txn, args []byte) (any, error) {
 		return nil, err
 	}
 	inputs := make([]*Batch, len(req.Inputs))
-	ownsAll := true
 	for i, id := range req.Inputs {
-		b, err := t.batch(id)
+		b, err := t.readable(actor, fmt.Sprintf("inputs[%d]", i), id)
 		if err != nil {
 			return nil, err
 		}
-		if b == nil {
-			return nil, &Error{Kind: KindRule, Rule: RuleLineage, Field: fmt.Sprintf("inputs[%d]", i), Detail: "input batch " + id + " does not exist"}
-		}
 		inputs[i] = b
-		ownsAll = ownsAll && b.Owner == t.caller
 	}
-	if err := ruleRole(actor, EventProcessed, ownsAll); err != nil {
+	if err := t.mayProcess(actor, inputs); err != nil {
 		return nil, err
 	}
 	var tokensIn int64
 	for _, b := range inputs {
-		if err := ruleStatus(b, "processed"); err != nil {
-			return nil, err
-		}
-		if err := ruleRetention(b, t.now, EventProcessed); err != nil {
-			return nil, err
-		}
-		if err := ruleCustody(b, t.caller, "process"); err != nil {
-			return nil, err
-		}
 		if err := ruleCrossBorder(b, actor.Region, req.CrossBorder); err != nil {
 			return nil, err
 		}
@@ -441,6 +448,14 @@ func process(t *txn, args []byte) (any, error) {
 	e := t.newEvent(EventProcessed, all...)
 	e.Processed = &ProcessedPayload{Inputs: req.Inputs, Operations: req.Operations, Tool: req.Tool, Outputs: outIDs,
 		Owner: owner, Region: actor.Region, CrossBorder: req.CrossBorder, TokensIn: tokensIn, TokensOut: tokensOut, KeptRatio: ratio}
+	for i := range req.Outputs {
+		if q := assessedFrom(req.Outputs[i].Quality); q != nil {
+			if e.Processed.OutputQuality == nil {
+				e.Processed.OutputQuality = map[string]AssessedPayload{}
+			}
+			e.Processed.OutputQuality[outIDs[i]] = *q
+		}
+	}
 	var first0 Event
 	for i, b := range inputs {
 		old := *b
@@ -472,7 +487,11 @@ func process(t *txn, args []byte) (any, error) {
 				return nil, err
 			}
 		}
-		result[i] = *b
+		if v := t.viewBatch(actor, b); v != nil {
+			result[i] = *v
+		} else {
+			result[i] = Batch{ID: b.ID}
+		}
 	}
 	return WriteResult{Batches: result, Event: &first0}, nil
 }
@@ -491,21 +510,18 @@ func assess(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	_, err := t.roleActor(EventAssessed)
+	actor, err := t.roleActor(EventAssessed)
 	if err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	b, err := t.mustBatch("batchId", req.BatchID)
+	b, err := t.readable(actor, "batchId", req.BatchID)
 	if err != nil {
 		return nil, err
 	}
-	if b.Status == StatusRetired {
-		return nil, violation(RuleStatus, "batch %s is retired and cannot be assessed", b.ID)
-	}
-	if err := ruleRetention(b, t.now, EventAssessed); err != nil {
+	if err := t.mayAssess(actor, b); err != nil {
 		return nil, err
 	}
 	old := *b
@@ -515,7 +531,7 @@ func assess(t *txn, args []byte) (any, error) {
 	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
-	return WriteResult{Batch: b, Event: &e}, nil
+	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
 func circulate(t *txn, args []byte) (any, error) {
@@ -523,14 +539,18 @@ func circulate(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	if _, err := t.actor(); err != nil {
+	actor, err := t.actor()
+	if err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	b, err := t.mustBatch("batchId", req.BatchID)
+	b, err := t.readable(actor, "batchId", req.BatchID)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.mayCirculate(actor, b); err != nil {
 		return nil, err
 	}
 	if req.To == t.caller {
@@ -551,22 +571,19 @@ func circulate(t *txn, args []byte) (any, error) {
 	old := *b
 	e := t.newEvent(EventCirculated, b.ID)
 	e.Circulated = &CirculatedPayload{To: req.To, Purpose: req.Purpose, AccessMode: req.AccessMode, CrossBorder: req.CrossBorder, ExpiresAt: req.ExpiresAt}
-	b.Custodians = append(b.Custodians, req.To)
+	extendCustody(b, req.To, req.ExpiresAt, t.now)
 	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
 	if err := t.putJSON(join(kCirculation+b.ID, seqKey(e.Seq)), e); err != nil {
 		return nil, err
 	}
-	return WriteResult{Batch: b, Event: &e}, nil
+	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
 // checkCirculation runs the rules a circulation must pass, in the order a
 // reader would ask them.
 func checkCirculation(t *txn, b *Batch, to *Participant, req *CirculateRequest) error {
-	if err := ruleCustody(b, t.caller, "circulate"); err != nil {
-		return err
-	}
 	if err := ruleStatus(b, "circulated"); err != nil {
 		return err
 	}
@@ -606,14 +623,14 @@ func audit(t *txn, args []byte) (any, error) {
 	if err := decode(args, &req); err != nil {
 		return nil, err
 	}
-	_, err := t.roleActor(EventAudited)
+	actor, err := t.roleActor(EventAudited)
 	if err != nil {
 		return nil, err
 	}
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	b, err := t.mustBatch("batchId", req.BatchID)
+	b, err := t.readable(actor, "batchId", req.BatchID)
 	if err != nil {
 		return nil, err
 	}
@@ -623,7 +640,7 @@ func audit(t *txn, args []byte) (any, error) {
 	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
-	return WriteResult{Batch: b, Event: &e}, nil
+	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
 func freeze(t *txn, args []byte) (any, error)   { return setStatus(t, args, EventFrozen) }
@@ -642,15 +659,21 @@ func setStatus(t *txn, args []byte, typ string) (any, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	b, err := t.batch(req.BatchID)
+	if typ != EventRetired {
+		// Freezing and unfreezing need the role whatever the batch. Any
+		// participant may come to own a batch (an ownership trade), so
+		// for a retirement the role question waits until the batch is
+		// known to be readable.
+		if err := ruleRole(actor, typ, false); err != nil {
+			return nil, err
+		}
+	}
+	b, err := t.readable(actor, "batchId", req.BatchID)
 	if err != nil {
 		return nil, err
 	}
-	if err := ruleRole(actor, typ, b != nil && b.Owner == t.caller); err != nil {
+	if err := t.mayStatus(actor, b, typ); err != nil {
 		return nil, err
-	}
-	if b == nil {
-		return nil, &Error{Kind: KindNotFound, Field: "batchId", Detail: "batch " + req.BatchID + " does not exist"}
 	}
 	old := *b
 	switch typ {
@@ -685,7 +708,7 @@ func setStatus(t *txn, args []byte, typ string) (any, error) {
 	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
-	return WriteResult{Batch: b, Event: &e}, nil
+	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
 // purgeTerms removes the private terms of every trade of a batch.

@@ -35,10 +35,38 @@ type report struct {
 	failures map[string][]string
 	evidence map[string][]string
 	seenEv   map[string]map[string]bool
+	notes    map[string][]string
 }
 
 func newReport() *report {
-	return &report{checked: map[string]int{}, failures: map[string][]string{}, evidence: map[string][]string{}, seenEv: map[string]map[string]bool{}}
+	return &report{checked: map[string]int{}, failures: map[string][]string{}, evidence: map[string][]string{},
+		seenEv: map[string]map[string]bool{}, notes: map[string][]string{}}
+}
+
+// cite adds txID to rule's evidence without counting a check: a transaction
+// a check rested on besides the one it judged (the assessment a trade's
+// quality gate saw, say).
+func (r *report) cite(rule, txID string) {
+	if r.seenEv[rule] == nil {
+		r.seenEv[rule] = map[string]bool{}
+	}
+	if txID != "" && !r.seenEv[rule][txID] && len(r.evidence[rule]) < maxEvidence {
+		r.seenEv[rule][txID] = true
+		r.evidence[rule] = append(r.evidence[rule], txID)
+	}
+}
+
+// now records a judgement of the batch's standing at the report's time,
+// resting on txID: a failure comes first in the rule's detail, since it is
+// what holds today; a note (err nil) is appended to the detail.
+func (r *report) now(rule, txID string, err *Error, note string) {
+	r.cite(rule, txID)
+	if err != nil {
+		r.checked[rule]++
+		r.failures[rule] = append([]string{"now: " + err.Detail + " (tx " + txID + ")"}, r.failures[rule]...)
+		return
+	}
+	r.notes[rule] = append(r.notes[rule], note+" (tx "+txID+")")
 }
 
 // check records one application of rule, resting on txID; err is the rule
@@ -94,6 +122,9 @@ func compliance(t *txn, args []byte) (any, error) {
 			return nil, err
 		}
 	}
+	if err := t.standing(r, root, histories); err != nil {
+		return nil, err
+	}
 
 	out := Compliance{BatchID: root.ID, Compliant: true, Ancestors: []string{}, Results: []RuleResult{}}
 	for _, a := range anc {
@@ -118,9 +149,64 @@ func compliance(t *txn, args []byte) (any, error) {
 			res.Result = ResultPass
 			res.Detail = fmt.Sprintf("%d checks passed over %d batches", n, len(batches))
 		}
+		for _, n := range r.notes[rt.id] {
+			res.Detail += "; " + n
+		}
 		out.Results = append(out.Results, res)
 	}
 	return out, nil
+}
+
+// standing judges what the rules imply for the batch now, at the query's
+// time, beyond what its recorded events were checked against: a batch that
+// is, or derives from, a batch retired for a tainting reason may no longer
+// be circulated or traded (TT-R14 fails, citing the retirement); a frozen
+// batch may not be used (TT-R05 fails, citing the freeze); a custody that
+// has lapsed is noted under TT-R08, citing the circulation that granted it.
+func (t *txn) standing(r *report, root *Batch, histories map[string][]Event) error {
+	tainted, err := t.taintOf(root)
+	if err != nil {
+		return err
+	}
+	if tainted != nil {
+		tx := ""
+		if e := lastEvent(histories[tainted.ID], EventRetired); e != nil {
+			tx = e.TxID
+		}
+		r.now(RuleTaint, tx, ruleTaint(root, tainted, "circulated or traded"), "")
+	}
+	if root.Status == StatusFrozen {
+		tx := ""
+		if e := lastEvent(histories[root.ID], EventFrozen); e != nil {
+			tx = e.TxID
+		}
+		r.now(RuleStatus, tx, violation(RuleStatus, "batch %s is frozen and may not be processed, assessed, circulated or traded until the regulator unfreezes it", root.ID), "")
+	}
+	for _, msp := range sortedKeys(root.CustodyExpiresAt) {
+		if !contains(root.Custodians, msp) || Holds(root, msp, t.now) {
+			continue
+		}
+		tx := ""
+		h := histories[root.ID]
+		for i := len(h) - 1; i >= 0; i-- {
+			if c := h[i].Circulated; h[i].Type == EventCirculated && c != nil && c.To == msp {
+				tx = h[i].TxID
+				break
+			}
+		}
+		r.now(RuleCustody, tx, nil, fmt.Sprintf("now: %s's custody lapsed at %s; it may no longer read, process or circulate the batch", msp, root.CustodyExpiresAt[msp]))
+	}
+	return nil
+}
+
+// lastEvent returns the last event of type typ in h, or nil.
+func lastEvent(h []Event, typ string) *Event {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Type == typ {
+			return &h[i]
+		}
+	}
+	return nil
 }
 
 // allEvents returns a batch's whole history in seq order.
@@ -146,6 +232,7 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 	s.Status = StatusActive
 	s.Quality = nil
 	s.Custodians = nil
+	s.CustodyExpiresAt = nil
 	tradeIDs := map[string]bool{}
 	for _, e := range events {
 		ts, _ := parseTime(e.Timestamp)
@@ -159,7 +246,11 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 			s.Owner, s.Custodians = e.Actor, []string{e.Actor}
 			r.check(RuleRole, e.TxID, ruleRole(actor, e.Type, false))
 			r.check(RuleLegalBasis, e.TxID, ruleLegalBasis(s.PersonalInfo, s.LegalBasis))
-			if final.Quality != nil && final.Quality.TxID == e.TxID {
+			if e.Collected != nil && e.Collected.Quality != nil {
+				s.Quality = qualityOf(e.Collected.Quality, e)
+			} else if final.Quality != nil && final.Quality.TxID == e.TxID {
+				// Recorded before collections kept their assessment:
+				// known only while it is still the batch's latest.
 				s.Quality = final.Quality
 			}
 		case EventProcessed:
@@ -182,14 +273,16 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 					}
 				}
 				r.check(RuleLineage, e.TxID, lerr)
-				if final.Quality != nil && final.Quality.TxID == e.TxID {
+				if q, ok := pp.OutputQuality[s.ID]; ok {
+					s.Quality = qualityOf(&q, e)
+				} else if final.Quality != nil && final.Quality.TxID == e.TxID {
 					s.Quality = final.Quality
 				}
 				break
 			}
 			// The batch was an input.
 			r.check(RuleRole, e.TxID, ruleRole(actor, e.Type, isOwner))
-			r.check(RuleCustody, e.TxID, ruleCustody(&s, e.Actor, "process"))
+			r.check(RuleCustody, e.TxID, ruleCustody(&s, e.Actor, "process", ts))
 			r.check(RuleStatus, e.TxID, ruleStatus(&s, "processed"))
 			r.check(RuleRetention, e.TxID, ruleRetention(&s, ts, e.Type))
 		case EventAssessed:
@@ -199,7 +292,7 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 			s.Quality = &Quality{Score: a.Score, Metrics: a.Metrics, Method: a.Method, AssessedBy: e.Actor, TxID: e.TxID}
 		case EventCirculated:
 			c := e.Circulated
-			r.check(RuleCustody, e.TxID, ruleCustody(&s, e.Actor, "circulate"))
+			r.check(RuleCustody, e.TxID, ruleCustody(&s, e.Actor, "circulate", ts))
 			r.check(RuleStatus, e.TxID, ruleStatus(&s, "circulated"))
 			r.check(RuleRetention, e.TxID, ruleRetention(&s, ts, e.Type))
 			r.check(RulePurpose, e.TxID, rulePurpose(&s, c.Purpose))
@@ -215,7 +308,8 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 			}
 			r.check(RuleCrossBorder, e.TxID, ruleCrossBorder(&s, dest, c.CrossBorder))
 			t.checkTaint(r, &s, e, ts, tainting)
-			s.Custodians = sortedSet(append(s.Custodians, c.To))
+			extendCustody(&s, c.To, c.ExpiresAt, ts)
+			s.Custodians = sortedSet(s.Custodians)
 		case EventTraded:
 			tr := e.Traded
 			r.check(RuleRole, e.TxID, ruleRole(actor, e.Type, false))
@@ -225,6 +319,9 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 			r.check(RulePurpose, e.TxID, rulePurpose(&s, tr.Purposes...))
 			r.check(RuleDeidentify, e.TxID, ruleDeidTrade(&s))
 			r.check(RuleQualityGate, e.TxID, ruleQualityGate(&s))
+			if s.Quality != nil {
+				r.cite(RuleQualityGate, s.Quality.TxID)
+			}
 			r.check(RuleQuantity, e.TxID, ruleQuantity(&s, tr.Tokens))
 			key := tr.Exchange + "/" + tr.TradeID
 			var dup *Error
@@ -234,7 +331,8 @@ func (t *txn) replayBatch(r *report, final *Batch, events []Event, tainting map[
 			tradeIDs[key] = true
 			r.check(RuleIdempotency, e.TxID, dup)
 			t.checkTaint(r, &s, e, ts, tainting)
-			s.Custodians = sortedSet(append(s.Custodians, tr.Buyer))
+			extendCustody(&s, tr.Buyer, "", ts)
+			s.Custodians = sortedSet(s.Custodians)
 			if tr.Rights == "ownership" {
 				s.Owner = tr.Buyer
 			}
@@ -279,4 +377,9 @@ func pastTense(eventType string) string {
 		return "traded"
 	}
 	return "circulated"
+}
+
+// qualityOf is an assessment recorded in event e as the batch's quality.
+func qualityOf(a *AssessedPayload, e Event) *Quality {
+	return &Quality{Score: a.Score, Metrics: a.Metrics, Method: a.Method, AssessedBy: e.Actor, TxID: e.TxID}
 }

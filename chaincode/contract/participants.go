@@ -72,8 +72,10 @@ func orList(list []string) string {
 	return s
 }
 
-// reader returns the caller for a query: any registered participant, even a
-// suspended one, may read what its roles allow.
+// reader returns the caller for a query: a registered, active participant.
+// Suspension takes every right away, reads included (docs/api.md): a
+// suspended participant is refused every query with TT-R07, whatever it
+// asks, so the refusal says nothing about any batch.
 func (t *txn) reader() (*Participant, error) {
 	p, err := t.participant(t.caller)
 	if err != nil {
@@ -81,6 +83,9 @@ func (t *txn) reader() (*Participant, error) {
 	}
 	if p == nil {
 		return nil, forbidden("%s is not a registered participant", t.caller)
+	}
+	if p.Status != participantActive {
+		return nil, forbidden("%s is suspended and may read nothing", t.caller)
 	}
 	return p, nil
 }

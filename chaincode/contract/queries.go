@@ -23,28 +23,13 @@ func readRequest[T any](t *txn, args []byte) (*T, *Participant, error) {
 	return req, p, nil
 }
 
-// canSee reports whether p may read batch b: the regulator, auditors and
-// exchanges read every batch; everyone else the batches it owns or holds.
-func canSee(p *Participant, b *Batch) bool {
-	if hasAnyRole(p, RoleRegulator, RoleAuditor, RoleExchange) {
-		return true
-	}
-	return b.Owner == p.MSPID || contains(b.Custodians, p.MSPID)
-}
-
-// visibleBatch returns the batch with id when the caller may read it.
+// visibleBatch returns the batch with id when the caller may read it now
+// ([MayRead]); a batch it may not read is answered as a missing one.
 func (t *txn) visibleBatch(p *Participant, field, id string) (*Batch, error) {
 	if err := checkID(field, id); err != nil {
 		return nil, err
 	}
-	b, err := t.mustBatch(field, id)
-	if err != nil {
-		return nil, err
-	}
-	if !canSee(p, b) {
-		return nil, forbidden("%s may not read batch %s: it neither owns nor holds it", p.MSPID, id)
-	}
-	return b, nil
+	return t.readable(p, field, id)
 }
 
 func pageSize(n int) (int, error) {
@@ -166,9 +151,12 @@ func listBatches(t *txn, args []byte) (any, error) {
 			if err := json.Unmarshal(v, b); err != nil {
 				return false, err
 			}
+			if err := t.migrateBatch(b); err != nil {
+				return false, err
+			}
 		}
 		if (req.Sector != "" && b.Sector != req.Sector) || (req.Modality != "" && b.Modality != req.Modality) ||
-			(req.Status != "" && b.Status != req.Status) || (req.Owner != "" && b.Owner != req.Owner) || !canSee(p, b) {
+			(req.Status != "" && b.Status != req.Status) || (req.Owner != "" && b.Owner != req.Owner) || !MayRead(p, b, t.now) {
 			return false, nil
 		}
 		items = append(items, *b)
@@ -317,7 +305,7 @@ func lineage(t *txn, args []byte) (any, error) {
 		return nil, err
 	}
 	out := Lineage{Root: root.ID, Direction: req.Direction, Depth: req.Depth, Nodes: []Node{{Batch: *root}}, Edges: []Edge{}}
-	visit := func(b *Batch, d int) { out.Nodes = append(out.Nodes, viewNode(p, b, d)) }
+	visit := func(b *Batch, d int) { out.Nodes = append(out.Nodes, viewNode(p, b, d, t.now)) }
 	seenEdge := map[string]bool{}
 	edge := func(e Edge) {
 		k := e.From + "/" + e.To
@@ -341,9 +329,20 @@ func lineage(t *txn, args []byte) (any, error) {
 	for _, n := range out.Nodes {
 		in[n.ID] = true
 	}
+	// An edge is the PROCESSED event of both its ends: its event, its
+	// transaction and its operations are shown when the caller may read
+	// either end (that batch's history holds the event), only the
+	// structure when it may read neither.
+	readableNode := map[string]bool{}
+	for _, n := range out.Nodes {
+		readableNode[n.ID] = !n.Redacted
+	}
 	kept := out.Edges[:0]
 	for _, e := range out.Edges {
 		if in[e.From] && in[e.To] {
+			if !readableNode[e.From] && !readableNode[e.To] {
+				e = Edge{From: e.From, To: e.To, Redacted: true}
+			}
 			kept = append(kept, e)
 		}
 	}
@@ -351,12 +350,13 @@ func lineage(t *txn, args []byte) (any, error) {
 	return out, nil
 }
 
-// viewNode is b as p may see it in a graph: whole, or its ID and status only.
-func viewNode(p *Participant, b *Batch, distance int) Node {
-	if canSee(p, b) {
+// viewNode is b as p may see it in a graph at now: whole, or its ID and
+// status only (see [Node.MarshalJSON]).
+func viewNode(p *Participant, b *Batch, distance int, now time.Time) Node {
+	if MayRead(p, b, now) {
 		return Node{Distance: distance, Batch: *b}
 	}
-	return Node{Distance: distance, Batch: Batch{ID: b.ID, Status: b.Status, Parents: b.Parents}, Redacted: true}
+	return Node{Distance: distance, Batch: Batch{ID: b.ID, Status: b.Status}, Redacted: true}
 }
 
 func impact(t *txn, args []byte) (any, error) {
@@ -425,11 +425,16 @@ func getEvent(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An event of a batch the caller may not read is answered as a missing
+	// event, without naming the batch.
+	hidden := &Error{Kind: KindNotFound, Field: "id", Detail: "event " + req.ID + " does not exist or is not visible to the caller"}
 	if !ok {
-		return nil, notFound("event %s does not exist", req.ID)
+		return nil, hidden
 	}
-	if _, err := t.visibleBatch(p, "id", loc.BatchID); err != nil {
+	if b, err := t.batch(loc.BatchID); err != nil {
 		return nil, err
+	} else if b == nil || !MayRead(p, b, t.now) {
+		return nil, hidden
 	}
 	var e Event
 	if ok, err := t.getJSON(join(kHistory+loc.BatchID, seqKey(loc.Seq)), &e); err != nil || !ok {
@@ -501,7 +506,7 @@ func listTrades(t *txn, args []byte) (any, error) {
 				if err != nil {
 					return false, err
 				}
-				ok = b != nil && canSee(p, b)
+				ok = b != nil && MayRead(p, b, t.now)
 				cache[tr.BatchID] = ok
 			}
 			if !ok {

@@ -142,10 +142,14 @@ func ruleRole(p *Participant, eventType string, isOwner bool) *Error {
 	return forbidden("%s may not record %s: that needs the role %s", p.MSPID, eventType, who)
 }
 
-// ruleCustody is TT-R08 for processing and circulation.
-func ruleCustody(b *Batch, actor, action string) *Error {
-	if actor == b.Owner || contains(b.Custodians, actor) {
+// ruleCustody is TT-R08 for processing and circulation at time now: the
+// actor owns the batch or holds a custody that has not lapsed.
+func ruleCustody(b *Batch, actor, action string, now time.Time) *Error {
+	if actor == b.Owner || Holds(b, actor, now) {
 		return nil
+	}
+	if exp, ok := b.CustodyExpiresAt[actor]; ok && contains(b.Custodians, actor) {
+		return violation(RuleCustody, "%s's custody of batch %s lapsed at %s: it may no longer %s it", actor, b.ID, exp, action)
 	}
 	return violation(RuleCustody, "%s neither owns nor holds batch %s and may not %s it", actor, b.ID, action)
 }

@@ -199,7 +199,7 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	if found {
 		return t.replay(&prev, digest, terms)
 	}
-	b, err := t.mustBatch(prefix+"batchId", req.BatchID)
+	b, err := t.readable(actor, prefix+"batchId", req.BatchID)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	e := t.newEvent(EventTraded, b.ID)
 	e.Traded = &TradedPayload{TradeID: req.TradeID, Exchange: t.caller, Seller: req.Seller, Buyer: req.Buyer,
 		Tokens: req.Tokens, Rights: req.Rights, Purposes: req.Purposes}
-	b.Custodians = append(b.Custodians, req.Buyer)
+	extendCustody(b, req.Buyer, "", t.now)
 	if req.Rights == "ownership" {
 		b.Owner = req.Buyer
 	}
@@ -245,7 +245,7 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	if err := t.saveBatch(&old, b); err != nil {
 		return nil, err
 	}
-	return &WriteResult{Batch: b, Event: &e}, nil
+	return &WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
 // checkTrade runs the rules a trade must pass.

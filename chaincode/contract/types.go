@@ -72,36 +72,43 @@ type Source struct {
 
 // Batch is the current state of a token batch.
 type Batch struct {
-	ID               string   `json:"id"`
-	Name             string   `json:"name"`
-	Description      string   `json:"description,omitempty"`
-	Owner            string   `json:"owner"`
-	Custodians       []string `json:"custodians"`
-	Sector           string   `json:"sector"`
-	Modality         string   `json:"modality"`
-	Languages        []string `json:"languages,omitempty"`
-	Tokens           Tokens   `json:"tokens"`
-	ContentDigest    string   `json:"contentDigest"`
-	SizeBytes        int64    `json:"sizeBytes"`
-	Records          int64    `json:"records"`
-	Classification   string   `json:"classification"`
-	PersonalInfo     string   `json:"personalInfo"`
-	Deidentification string   `json:"deidentification"`
-	LegalBasis       string   `json:"legalBasis"`
-	ConsentRef       string   `json:"consentRef,omitempty"`
-	Purposes         []string `json:"purposes"`
-	Region           string   `json:"region"`
-	Licence          string   `json:"licence,omitempty"`
-	RetentionUntil   string   `json:"retentionUntil,omitempty"`
-	Quality          *Quality `json:"quality,omitempty"`
-	Parents          []string `json:"parents,omitempty"`
-	Source           *Source  `json:"source,omitempty"`
-	Status           string   `json:"status"`
-	RetiredFor       string   `json:"retiredFor,omitempty"`
-	Version          int64    `json:"version"`
-	CreatedTx        string   `json:"createdTxId"`
-	CreatedAt        string   `json:"createdAt"`
-	UpdatedAt        string   `json:"updatedAt"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Owner       string   `json:"owner"`
+	Custodians  []string `json:"custodians"`
+	// CustodyExpiresAt gives, for custodians whose custody was granted
+	// for a time only, the instant it lapses (RFC 3339). A lapsed
+	// custodian stays listed, with its expiry, and holds nothing.
+	CustodyExpiresAt map[string]string `json:"custodyExpiresAt,omitempty"`
+	Sector           string            `json:"sector"`
+	Modality         string            `json:"modality"`
+	Languages        []string          `json:"languages,omitempty"`
+	Tokens           Tokens            `json:"tokens"`
+	ContentDigest    string            `json:"contentDigest"`
+	SizeBytes        int64             `json:"sizeBytes"`
+	Records          int64             `json:"records"`
+	Classification   string            `json:"classification"`
+	PersonalInfo     string            `json:"personalInfo"`
+	Deidentification string            `json:"deidentification"`
+	LegalBasis       string            `json:"legalBasis"`
+	ConsentRef       string            `json:"consentRef,omitempty"`
+	Purposes         []string          `json:"purposes"`
+	Region           string            `json:"region"`
+	Licence          string            `json:"licence,omitempty"`
+	RetentionUntil   string            `json:"retentionUntil,omitempty"`
+	Quality          *Quality          `json:"quality,omitempty"`
+	Parents          []string          `json:"parents,omitempty"`
+	Source           *Source           `json:"source,omitempty"`
+	Status           string            `json:"status"`
+	RetiredFor       string            `json:"retiredFor,omitempty"`
+	Version          int64             `json:"version"`
+	CreatedTx        string            `json:"createdTxId"`
+	CreatedAt        string            `json:"createdAt"`
+	UpdatedAt        string            `json:"updatedAt"`
+	// FormatVersion is the version of this record's format ([BatchFormat]);
+	// absent in records of version 1.
+	FormatVersion int `json:"formatVersion,omitempty"`
 }
 
 // Event is one lifecycle event as recorded in a batch's history. An event
@@ -129,6 +136,10 @@ type Event struct {
 // CollectedPayload records what a provider registered.
 type CollectedPayload struct {
 	Source Source `json:"source"`
+	// Quality is the assessment given at collection, if any; the
+	// compliance report cites the collection as that assessment. Events
+	// recorded before it existed do not have it.
+	Quality *AssessedPayload `json:"quality,omitempty"`
 }
 
 // ProcessedPayload records one processing step.
@@ -147,6 +158,9 @@ type ProcessedPayload struct {
 	TokensIn  int64   `json:"tokensIn"`
 	TokensOut int64   `json:"tokensOut"`
 	KeptRatio float64 `json:"keptRatio"`
+	// OutputQuality is the assessment given to outputs at processing, by
+	// output ID (a map: its JSON keys are sorted).
+	OutputQuality map[string]AssessedPayload `json:"outputQuality,omitempty"`
 }
 
 // Tool names the software that processed a batch.

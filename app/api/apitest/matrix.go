@@ -41,6 +41,7 @@ const (
 	role    = http.StatusForbidden           // a role rule (TT-R07)
 	custody = http.StatusUnprocessableEntity // custody, not role (TT-R08)
 	anon    = http.StatusUnauthorized        // no key
+	hidden  = http.StatusNotFound            // may not read the batch: answered as missing
 
 	ruleRole    = "TT-R07"
 	ruleCustody = "TT-R08"
@@ -121,8 +122,16 @@ func routes(o Orgs, lab string) []route {
 		return m
 	}
 	// Who may read the fixture's batch: the roles that read every batch,
-	// its owner and its custodian.
-	readers := only(o.Regulator, o.Auditor, o.Exchange, o.Provider, o.Processor)
+	// its owner and its custodian. The consumer may not, and is answered
+	// as if the batch did not exist.
+	orHidden := func(allowed func(Orgs) map[string]int) func(Orgs) map[string]int {
+		return func(x Orgs) map[string]int {
+			m := allowed(x)
+			m[o.Consumer] = hidden
+			return m
+		}
+	}
+	readers := orHidden(only(o.Regulator, o.Auditor, o.Exchange, o.Provider, o.Processor))
 	reason := func(*fixture) any { return map[string]any{"reason": "matrix"} }
 	fixed := func(p string) func(*fixture) string { return func(*fixture) string { return p } }
 	return []route{
@@ -138,7 +147,7 @@ func routes(o Orgs, lab string) []route {
 			body: func(f *fixture) any {
 				return map[string]any{"inputs": []string{f.batch}, "operations": []string{"labeling"},
 					"tool": map[string]string{"name": "label", "version": "1"}, "outputs": []any{outputBody("out-"+f.n, 1000)}}
-			}, allowed: only(o.Provider, o.Processor)},
+			}, allowed: orHidden(only(o.Provider, o.Processor))},
 		{name: "assess", method: "POST", path: func(f *fixture) string { return "/api/v1/batches/" + f.batch + "/assessments" },
 			body: func(*fixture) any { return map[string]any{"score": 75, "method": "m"} }, success: 201, write: true,
 			allowed: only(o.Processor, o.Auditor, o.Exchange)},
@@ -147,7 +156,7 @@ func routes(o Orgs, lab string) []route {
 				return map[string]any{"to": lab, "purpose": "evaluation", "accessMode": "sandbox"}
 			}, success: 201, write: true,
 			allowed: func(Orgs) map[string]int {
-				return map[string]int{o.Provider: ok, o.Processor: ok, o.Regulator: custody, o.Exchange: custody, o.Consumer: custody, o.Auditor: custody}
+				return map[string]int{o.Provider: ok, o.Processor: ok, o.Regulator: custody, o.Exchange: custody, o.Consumer: hidden, o.Auditor: custody}
 			}},
 		{name: "trade", method: "POST", path: fixed("/api/v1/trades"), success: 201, write: true,
 			body: func(f *fixture) any { return tradeBody(o, "t-"+f.n, f.batch, 5) }, allowed: only(o.Exchange)},
@@ -165,7 +174,7 @@ func routes(o Orgs, lab string) []route {
 			body: reason, success: 200, write: true, needsFrozen: true, allowed: only(o.Regulator)},
 		{name: "retire", method: "POST", path: func(f *fixture) string { return "/api/v1/batches/" + f.batch + "/retire" },
 			body: func(*fixture) any { return map[string]any{"reason": "other"} }, success: 200, write: true,
-			allowed: only(o.Provider, o.Regulator)},
+			allowed: orHidden(only(o.Provider, o.Regulator))},
 
 		{name: "list participants", method: "GET", path: fixed("/api/v1/participants"), success: 200, allowed: everyone},
 		{name: "get participant", method: "GET", path: func(*fixture) string { return "/api/v1/participants/" + o.Provider },

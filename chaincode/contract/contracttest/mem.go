@@ -4,6 +4,7 @@
 package contracttest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -281,4 +282,19 @@ func (x *memTx) commit() {
 			x.m.private[k] = v
 		}
 	}
+}
+
+// Raw returns the committed value at key, for tests that look at or rewrite
+// what the ledger stores (records of an earlier format, say).
+func (m *MemLedger) Raw(key string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.state[key])
+}
+
+// SetRaw replaces the committed value at key.
+func (m *MemLedger) SetRaw(key string, value []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state[key] = bytes.Clone(value)
 }

@@ -122,7 +122,7 @@ func queriesScenario(t *testing.T, h *harness) {
 	}
 	var b contract.Batch
 	err = h.query(consumer, contract.FnGetBatch, contract.IDRequest{ID: "raw"}, &b)
-	h.wantErr(err, contract.KindForbidden, contract.RuleRole)
+	h.wantErr(err, contract.KindNotFound, "")
 
 	// Prices: one bucket of 4 trades, VWAP of 10..13 at equal volume = 11.5.
 	var px contract.Prices

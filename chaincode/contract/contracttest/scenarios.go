@@ -180,8 +180,13 @@ var scenarios = []scenario{
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
 		_, err = h.submit(provider, contract.FnFreeze, contract.StatusRequest{BatchID: "b", Reason: "x"}, nil)
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
-		_, err = h.submit(consumer, contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
+		// Retirement needs ownership unless one is the regulator: an
+		// auditor reads the batch but does not own it. A consumer cannot
+		// read it, so it is answered as if the batch did not exist.
+		_, err = h.submit(auditor, contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
+		_, err = h.submit(consumer, contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
+		h.wantErr(err, contract.KindNotFound, "")
 		_, err = h.submit(provider, contract.FnAudit, contract.AuditRequest{BatchID: "b", Scope: "x", Verdict: "compliant"}, nil)
 		h.wantErr(err, contract.KindForbidden, contract.RuleRole)
 		// A suspended participant can submit nothing.
@@ -198,10 +203,13 @@ var scenarios = []scenario{
 		h.setup()
 		h.collect(h.batchReq("b"))
 		h.assess("b", 60)
-		// The processor holds nothing yet.
+		// The processor holds nothing yet, so it may not even read the
+		// batch: answered as a missing one. An auditor reads every batch
+		// but holds none: custody refuses it.
 		_, err := h.process(processor, contract.ProcessRequest{Inputs: []string{"b"}, Operations: []string{"cleaning"}, Tool: tool(), Outputs: []contract.OutputRequest{h.output("o", 10)}})
-		h.wantRule(err, contract.RuleCustody)
-		h.wantRule(h.circulate(consumer, contract.CirculateRequest{BatchID: "b", To: processor, Purpose: "model-training", AccessMode: "copy"}), contract.RuleCustody)
+		h.wantErr(err, contract.KindNotFound, "")
+		h.wantErr(h.circulate(consumer, contract.CirculateRequest{BatchID: "b", To: processor, Purpose: "model-training", AccessMode: "copy"}), contract.KindNotFound, "")
+		h.wantRule(h.circulate(auditor, contract.CirculateRequest{BatchID: "b", To: processor, Purpose: "model-training", AccessMode: "copy"}), contract.RuleCustody)
 		tr := h.tradeReq("t", "b")
 		tr.Seller = processor
 		_, err = h.trade(tr, terms(1))
@@ -220,8 +228,11 @@ var scenarios = []scenario{
 	{"TT-R09 lineage", func(t *testing.T, h *harness) {
 		h.setup()
 		h.collect(h.batchReq("a"))
+		// A missing input is answered as an input one may not read.
 		_, err := h.process(provider, contract.ProcessRequest{Inputs: []string{"missing"}, Operations: []string{"cleaning"}, Tool: tool(), Outputs: []contract.OutputRequest{h.output("o", 10)}})
-		h.wantRule(err, contract.RuleLineage)
+		if e := h.wantErr(err, contract.KindNotFound, ""); e != nil && e.Field != "inputs[0]" {
+			t.Errorf("missing input: field %q, want inputs[0]", e.Field)
+		}
 		_, err = h.process(provider, contract.ProcessRequest{Inputs: []string{"a"}, Operations: []string{"cleaning"}, Tool: tool(), Outputs: []contract.OutputRequest{h.output("a", 10)}})
 		h.wantRule(err, contract.RuleLineage)
 		h.collect(h.batchReq("taken"))
