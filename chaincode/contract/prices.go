@@ -23,13 +23,15 @@ const (
 	MinCellTrades = MinBucketTrades
 	// MinCellSellers is the number of distinct sellers those trades need.
 	MinCellSellers = 2
-	// DominanceP is p of the p% rule: the contributions (price×tokens, per
-	// seller) of all but the two largest sellers must add up to at least p%
-	// of the largest one.
+	// DominanceP is p of the dominance rule (the p% rule for an intruder
+	// outside the cell: the reader's own trades are removed first): the
+	// contributions (price×tokens, per seller) of all sellers but the
+	// largest must add up to at least p% of the largest one, so that the
+	// cell's total overstates the largest seller's by at least p%.
 	DominanceP = 10
 	// MinQuantileTrades is the number of trades a cell needs before its
 	// median and interquartile range are computed at all.
-	MinQuantileTrades = 15
+	MinQuantileTrades = 20
 )
 
 // pricePointFormat is the format of the price points trade() writes. Format
@@ -113,7 +115,8 @@ func readPoint(key string, v []byte) (*point, bool) {
 // disclosive reports whether publishing an aggregate of the given points —
 // all of them unknown to the reader — could disclose a price: fewer than
 // MinCellTrades points, fewer than MinCellSellers sellers, or one seller
-// dominating under the p% rule on val aggregated per seller. Points without
+// dominating under the p% rule (for an outside intruder, see [DominanceP])
+// on val aggregated per seller. Points without
 // parties are taken as one seller. No points disclose nothing.
 func disclosive(pts []*point, val func(*point) float64) bool {
 	if len(pts) == 0 {
@@ -137,7 +140,7 @@ func disclosive(pts []*point, val func(*point) float64) bool {
 		shares = append(shares, bySeller[k])
 	}
 	sort.Sort(sort.Reverse(sort.Float64Slice(shares)))
-	rest := total - shares[0] - shares[1]
+	rest := total - shares[0]
 	return rest*100 < DominanceP*shares[0]
 }
 
@@ -159,9 +162,10 @@ func unknownTo(pts []*point, reader string) []*point {
 // quantiles returns a cell's median and interquartile range, or ok false
 // when they may not be published to reader ("" for the regulator).
 //
-// A quantile is not one trade's price: it is the mean of the w = ⌊n/5⌋
-// prices (n ≥ MinQuantileTrades, so w ≥ 3) of consecutive rank centred on
-// the quantile's position. The median is the mean of the central band; the
+// A quantile is not one trade's price: it is the mean of the w = 2⌊n/10⌋
+// prices (n ≥ MinQuantileTrades, so w ≥ 4, and even, so that for evenly
+// spaced prices it falls between two trades, not on one) of consecutive
+// rank centred on the quantile's position. The median is the mean of the central band; the
 // IQR the mean of the upper-quartile band minus that of the lower-quartile
 // band. For a reader, each band's trades unknown to it, and the unknown
 // trades outside all three bands, must each not be disclosive, so that
@@ -179,12 +183,12 @@ func quantiles(pts []*point, reader string) (median, iqr float64, ok bool) {
 		}
 		return sorted[i].key < sorted[j].key
 	})
-	w := n / 5
+	w := 2 * (n / 10)
 	var means [3]float64
 	inBand := make([]bool, n)
 	prevEnd := 0
 	for b, q := range []float64{0.25, 0.5, 0.75} {
-		lo := int(math.Floor(q*float64(n-1)+0.5)) - w/2
+		lo := int(math.Floor(q*float64(n-1) - float64(w-1)/2 + 0.5))
 		hi := lo + w
 		if lo < prevEnd || hi > n {
 			return 0, 0, false
