@@ -265,3 +265,11 @@ func (x *memTx) commit() {
 		}
 	}
 }
+
+// PutPrivateRaw writes value under key in a private collection, outside any
+// transaction: for tests of data an earlier version wrote.
+func (m *MemLedger) PutPrivateRaw(collection, key string, value []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.private[collection+"/"+key] = append([]byte(nil), value...)
+}
