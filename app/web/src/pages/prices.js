@@ -11,8 +11,21 @@ function select(name, values, current) {
   return h('select', { name }, h('option', { value: '' }, 'any'), values.map((v) => h('option', { value: v, selected: v === current }, v)));
 }
 
-// toDay turns a date input's value into the start of that day, UTC.
-const toDay = (d, end) => (d ? `${d}T${end ? '23:59:59' : '00:00:00'}Z` : '');
+// periodStart turns a date input's value into the start of the period of
+// the interval that holds it (UTC; ISO weeks start on Monday), or, with
+// after, the start of the next period: the index takes whole periods only.
+export function periodStart(d, interval, after) {
+  if (!d) return '';
+  const t = new Date(`${d}T00:00:00Z`);
+  if (interval === 'week') t.setUTCDate(t.getUTCDate() - ((t.getUTCDay() + 6) % 7));
+  if (interval === 'month') t.setUTCDate(1);
+  if (after) {
+    if (interval === 'week') t.setUTCDate(t.getUTCDate() + 7);
+    else if (interval === 'month') t.setUTCMonth(t.getUTCMonth() + 1);
+    else t.setUTCDate(t.getUTCDate() + 1);
+  }
+  return t.toISOString().replace('.000Z', 'Z');
+}
 
 // series groups buckets into one line per sector/modality/currency, over the
 // union of bucket start times (uPlot wants aligned columns; gaps are null).
@@ -23,17 +36,18 @@ export function series(buckets) {
   for (const b of buckets) {
     const key = `${b.sector} / ${b.modality} (${b.currency})`;
     if (!lines.has(key)) lines.set(key, new Array(xs.length).fill(null));
-    lines.get(key)[index.get(Date.parse(b.start) / 1000)] = b.vwap;
+    lines.get(key)[index.get(Date.parse(b.start) / 1000)] = b.suppressed ? null : b.vwap;
   }
   return { xs, lines: [...lines.entries()].sort(([a], [b]) => a.localeCompare(b)) };
 }
 
 export async function render(main, route, ctx) {
   const p = route.params;
-  const f = { sector: p.get('sector') || '', modality: p.get('modality') || '', from: p.get('from') || '', to: p.get('to') || '' };
+  const f = { sector: p.get('sector') || '', modality: p.get('modality') || '', interval: p.get('interval') || 'day', from: p.get('from') || '', to: p.get('to') || '' };
   const form = h('form', { class: 'filters', id: 'price-filters' },
     h('label', {}, 'Sector ', select('sector', sectors, f.sector)),
     h('label', {}, 'Modality ', select('modality', modalities, f.modality)),
+    h('label', {}, 'Per ', h('select', { name: 'interval' }, ['day', 'week', 'month'].map((v) => h('option', { value: v, selected: v === f.interval }, v)))),
     h('label', {}, 'From ', h('input', { type: 'date', name: 'from', value: f.from })),
     h('label', {}, 'To ', h('input', { type: 'date', name: 'to', value: f.to })),
     h('button', { type: 'submit', class: 'primary' }, 'Show'));
@@ -44,13 +58,13 @@ export async function render(main, route, ctx) {
   const chartEl = h('div', { id: 'price-chart', class: 'chart' });
   const below = h('div', {});
   main.append(h('h1', {}, 'Price index'),
-    h('p', { class: 'muted' }, 'Volume-weighted average price per million tokens, per day, by sector and modality. Buckets of fewer than 3 trades are published to the regulator only.'),
+    h('p', { class: 'muted' }, 'Volume-weighted average price per million tokens, per day, week or month, by sector, modality and currency. Periods are shown once closed; a cell that could disclose a trade\'s price to you is suppressed.'),
     form, chartEl, below);
 
-  const prices = await get('/prices' + query({ interval: 'day', sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
+  const prices = await get('/prices' + query({ interval: f.interval, sector: f.sector, modality: f.modality, from: periodStart(f.from, f.interval), to: periodStart(f.to, f.interval, true) }));
   if (ctx.stale()) return;
   const buckets = prices.buckets || [];
-  if (prices.withheld) below.append(h('p', { class: 'notice', id: 'withheld' }, `${prices.withheld} bucket(s) with fewer than 3 trades are withheld from you.`));
+  if (prices.withheld) below.append(h('p', { class: 'notice', id: 'withheld' }, `${prices.withheld} cell(s) are suppressed for you: their numbers could disclose a price you do not know.`));
   if (buckets.length === 0) {
     chartEl.append(h('p', { class: 'empty' }, 'No published prices for this selection.'));
     return;
@@ -70,12 +84,15 @@ export async function render(main, route, ctx) {
   window.__priceChart = plot;
 
   below.append(h('table', { class: 'list compact', id: 'price-table' },
-    h('thead', {}, h('tr', {}, ['Day', 'Sector', 'Modality', 'Currency', 'Trades', 'Tokens', 'VWAP / 1M', 'Quality-adjusted', 'Avg quality'].map((c) => h('th', {}, c)))),
-    h('tbody', {}, buckets.map((b) => h('tr', {},
+    h('thead', {}, h('tr', {}, ['Start', 'Sector', 'Modality', 'Currency', 'Trades', 'Tokens', 'VWAP / 1M', 'Median', 'IQR', 'Quality-adjusted', 'Avg quality'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, buckets.map((b) => h('tr', { class: b.suppressed ? 'suppressed' : '' },
       h('td', {}, (b.start || '').slice(0, 10)), h('td', {}, b.sector), h('td', {}, b.modality), h('td', {}, b.currency),
-      h('td', { class: 'num' }, fmt.int(b.trades)), h('td', { class: 'num' }, fmt.int(b.tokens)),
-      h('td', { class: 'num' }, fmt.price(b.vwap)), h('td', { class: 'num' }, fmt.price(b.qualityAdjusted)),
-      h('td', { class: 'num' }, b.avgQuality ? b.avgQuality.toFixed(1) : '—'))))));
+      ...(b.suppressed ? [h('td', { colspan: 7, class: 'muted' }, 'suppressed')] : [
+        h('td', { class: 'num' }, fmt.int(b.trades)), h('td', { class: 'num' }, fmt.int(b.tokens)),
+        h('td', { class: 'num' }, fmt.price(b.vwap)),
+        h('td', { class: 'num' }, b.median == null ? '—' : fmt.price(b.median)), h('td', { class: 'num' }, b.iqr == null ? '—' : fmt.price(b.iqr)),
+        h('td', { class: 'num' }, fmt.price(b.qualityAdjusted)),
+        h('td', { class: 'num' }, b.avgQuality ? b.avgQuality.toFixed(1) : '—')]))))));
 
   return () => { if (window.__priceChart === plot) window.__priceChart = undefined; plot.destroy(); };
 }
