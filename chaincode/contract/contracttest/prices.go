@@ -612,6 +612,27 @@ func pricePrivacyScenario(t *testing.T, h *harness) {
 	if n := len(hits(newcomer, e.solve("classic quartiles"))); n != 3 {
 		t.Fatalf("classic quartiles of 3 trades gave %d prices: the attack is broken", n)
 	}
+
+	// Coverage: the share of cells each reader is shown (the threat model
+	// quotes these figures).
+	for _, org := range append([]string{regulator}, attackers...) {
+		line := org + ":"
+		for _, interval := range []string{"day", "week", "month"} {
+			var px contract.Prices
+			h.mustQuery(org, contract.FnPrices, contract.PricesRequest{Interval: interval}, &px)
+			shown, medians := 0, 0
+			for _, b := range px.Buckets {
+				if b.PriceStats != nil {
+					shown++
+					if b.Median != nil {
+						medians++
+					}
+				}
+			}
+			line += fmt.Sprintf(" %s %d/%d shown (%d with median);", interval, shown, len(px.Buckets), medians)
+		}
+		t.Log(line)
+	}
 }
 
 func unknownTrades(all []*pxTrade, org string) []*pxTrade {
