@@ -441,11 +441,14 @@ func (s *Server) listTrades(c echo.Context) error {
 }
 
 func (s *Server) prices(c echo.Context) error {
-	q, err := newQuery(c, "sector", "modality", "from", "to", "interval")
+	q, err := newQuery(c, "sector", "modality", "currency", "from", "to", "interval")
 	if err != nil {
 		return err
 	}
 	var req contract.PricesRequest
+	// The contract checks the currency against its ISO 4217 list, and the
+	// bounds against the interval's periods.
+	req.Currency = q.str("currency")
 	if req.Sector, err = q.enum("sector", sectors...); err != nil {
 		return err
 	}
@@ -458,7 +461,7 @@ func (s *Server) prices(c echo.Context) error {
 	if req.To, err = q.time("to"); err != nil {
 		return err
 	}
-	if req.Interval, err = q.enum("interval", "day", "window"); err != nil {
+	if req.Interval, err = q.enum("interval", contract.IntervalDay, contract.IntervalWeek, contract.IntervalMonth, contract.IntervalWindow); err != nil {
 		return err
 	}
 	return s.passThrough(c, contract.FnPrices, req)

@@ -252,14 +252,19 @@ type ListTradesRequest struct {
 	PageRequest
 }
 
-// PricesRequest asks for the price index over a window.
+// PricesRequest asks for the price index. Sector, modality and currency
+// select whole cells; nothing is aggregated across cells.
 type PricesRequest struct {
 	Sector   string `json:"sector,omitempty"`
 	Modality string `json:"modality,omitempty"`
-	From     string `json:"from,omitempty"`
-	To       string `json:"to,omitempty"`
-	// Interval is "day" (default: one bucket per UTC day) or "window" (one
-	// bucket for the whole window).
+	Currency string `json:"currency,omitempty"`
+	// From and To are RFC 3339 times (To exclusive). For anyone but the
+	// regulator they must be starts of periods of the interval.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Interval is "day" (default: one cell per UTC day), "week" (ISO weeks,
+	// from Monday 00:00Z), "month", or, for the regulator only, "window" (one
+	// cell for the whole window).
 	Interval string `json:"interval,omitempty"`
 }
 
@@ -376,27 +381,42 @@ type Prices struct {
 	To       string        `json:"to,omitempty"`
 	Interval string        `json:"interval"`
 	Buckets  []PriceBucket `json:"buckets"`
-	// Withheld counts buckets with fewer than [MinBucketTrades] trades that
-	// were not shown to the caller.
+	// Withheld counts the cells in Buckets that are suppressed for the
+	// caller.
 	Withheld int `json:"withheld"`
+	// Skipped counts stored price points the index could not use (out of
+	// range or unreadable, written by an earlier version); the regulator's
+	// answer only.
+	Skipped int `json:"skipped,omitempty"`
 }
 
-// PriceBucket aggregates trades of one sector, modality and currency over a
-// period. Prices are per million tokens.
+// PriceBucket is one cell of the index: one sector, modality and currency
+// over one period. A cell suppressed for the caller carries no numbers.
 type PriceBucket struct {
-	Sector   string `json:"sector"`
-	Modality string `json:"modality"`
-	Currency string `json:"currency"`
-	Start    string `json:"start"`
-	End      string `json:"end"`
-	Trades   int64  `json:"trades"`
-	Tokens   int64  `json:"tokens"`
+	Sector     string `json:"sector"`
+	Modality   string `json:"modality"`
+	Currency   string `json:"currency"`
+	Start      string `json:"start"`
+	End        string `json:"end"`
+	Suppressed bool   `json:"suppressed,omitempty"`
+	*PriceStats
+}
+
+// PriceStats are a published cell's numbers. Prices are per million tokens.
+type PriceStats struct {
+	Trades int64 `json:"trades"`
+	Tokens int64 `json:"tokens"`
 	// VWAP is the volume-weighted average price per million tokens.
 	VWAP float64 `json:"vwap"`
 	// QualityAdjusted is the price per million tokens per 100 quality points:
 	// sum(price×tokens) / sum(tokens×score/100), over trades of assessed batches.
 	QualityAdjusted float64 `json:"qualityAdjusted"`
 	AvgQuality      float64 `json:"avgQuality"`
+	// Median and IQR are banded (means of a band of at least 3 prices around
+	// each quantile, never one trade's price); absent when the cell is too
+	// small for the caller (see [MinQuantileTrades]).
+	Median *float64 `json:"median,omitempty"`
+	IQR    *float64 `json:"iqr,omitempty"`
 }
 
 // EventRef locates an event: the transaction that recorded it and its copy

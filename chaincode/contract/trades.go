@@ -27,8 +27,11 @@ func encodeTradeRecord(trade []byte, seq int64) []byte {
 }
 
 // pricePoint is one trade's contribution to the price index. It lives in
-// the private collection and names neither the parties nor the trade.
+// the private collection, never leaves the contract raw, and names no trade.
+// Format 2 names the trade's parties, so the index can tell which prices a
+// reader already knows; format 1 (no "format") did not.
 type pricePoint struct {
+	Format    int     `json:"format,omitempty"`
 	Sector    string  `json:"sector"`
 	Modality  string  `json:"modality"`
 	Currency  string  `json:"currency"`
@@ -36,6 +39,9 @@ type pricePoint struct {
 	Tokens    int64   `json:"tokens"`
 	Quality   float64 `json:"quality"`
 	Time      string  `json:"time"`
+	Exchange  string  `json:"exchange,omitempty"`
+	Seller    string  `json:"seller,omitempty"`
+	Buyer     string  `json:"buyer,omitempty"`
 }
 
 // tradeDigest commits to a trade's public content, so a replay with other
@@ -239,7 +245,8 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	tb, _ := json.Marshal(terms)
 	t.private[join(kTerms+t.caller, req.TradeID)] = tb
 	pp := pricePoint{Sector: b.Sector, Modality: b.Modality, Currency: terms.Currency, UnitPrice: terms.UnitPrice,
-		Tokens: req.Tokens, Quality: b.Quality.Score, Time: t.nowStr}
+		Tokens: req.Tokens, Quality: b.Quality.Score, Time: t.nowStr,
+		Format: pricePointFormat, Exchange: t.caller, Seller: req.Seller, Buyer: req.Buyer}
 	pb, _ := json.Marshal(pp)
 	t.private[join(kPrice+tk, e.EventID)] = pb
 	if err := t.saveBatch(&old, b); err != nil {

@@ -21,3 +21,21 @@ func TestEncodeTradeRecord(t *testing.T) {
 		}
 	}
 }
+
+func TestCurrencyListSortedAndUnique(t *testing.T) {
+	for i := 1; i < len(currencies); i++ {
+		if currencies[i-1] >= currencies[i] {
+			t.Fatalf("currencies not sorted and unique at %s, %s", currencies[i-1], currencies[i])
+		}
+	}
+	for _, c := range []string{"CNY", "USD", "EUR", "ZWG", "XOF"} {
+		if err := checkCurrency("c", c); err != nil {
+			t.Errorf("%s refused: %v", c, err)
+		}
+	}
+	for _, c := range []string{"XXX", "XAU", "cny", "ZZZ", "HRK", "CN", "XXX1"} {
+		if err := checkCurrency("c", c); err == nil {
+			t.Errorf("%s accepted", c)
+		}
+	}
+}

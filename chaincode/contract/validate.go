@@ -489,10 +489,10 @@ func (r *TradeRequest) validate(prefix string) error {
 }
 
 func (tm *Terms) validate(prefix string) error {
-	if math.IsNaN(tm.UnitPrice) || math.IsInf(tm.UnitPrice, 0) || tm.UnitPrice < 0 {
-		return invalid(prefix+"terms.unitPrice", "must be a non-negative number")
+	if math.IsNaN(tm.UnitPrice) || math.IsInf(tm.UnitPrice, 0) || tm.UnitPrice <= 0 || tm.UnitPrice > MaxUnitPrice {
+		return invalid(prefix+"terms.unitPrice", "must be a positive number of at most %g (per million tokens), not %g", float64(MaxUnitPrice), tm.UnitPrice)
 	}
-	if err := checkPattern(prefix+"terms.currency", tm.Currency, reCurrency, "an ISO 4217 code such as CNY"); err != nil {
+	if err := checkCurrency(prefix+"terms.currency", tm.Currency); err != nil {
 		return err
 	}
 	if tm.PriceUnit != "1M tokens" {

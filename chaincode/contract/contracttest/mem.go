@@ -298,3 +298,11 @@ func (m *MemLedger) SetRaw(key string, value []byte) {
 	defer m.mu.Unlock()
 	m.state[key] = bytes.Clone(value)
 }
+
+// PutPrivateRaw writes value under key in a private collection, outside any
+// transaction: for tests of data an earlier version wrote.
+func (m *MemLedger) PutPrivateRaw(collection, key string, value []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.private[collection+"/"+key] = append([]byte(nil), value...)
+}

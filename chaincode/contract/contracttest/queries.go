@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
@@ -124,13 +125,12 @@ func queriesScenario(t *testing.T, h *harness) {
 	err = h.query(consumer, contract.FnGetBatch, contract.IDRequest{ID: "raw"}, &b)
 	h.wantErr(err, contract.KindNotFound, "")
 
-	// Prices: one bucket of 4 trades, VWAP of 10..13 at equal volume = 11.5.
+	// Prices. The day is still open: nobody but the regulator sees it yet.
 	var px contract.Prices
 	h.mustQuery(consumer, contract.FnPrices, contract.PricesRequest{Sector: "healthcare"}, &px)
-	if len(px.Buckets) != 1 || px.Buckets[0].Trades != 4 || px.Buckets[0].VWAP != 11.5 || px.Buckets[0].QualityAdjusted != 12.777778 {
-		t.Fatalf("prices: %+v", px)
+	if len(px.Buckets) != 0 {
+		t.Fatalf("prices of an open day: %+v", px)
 	}
-	// A bucket of fewer than 3 trades is withheld from all but the regulator.
 	rare := h.batchReq("rare")
 	rare.Sector = "finance"
 	h.collect(rare)
@@ -138,20 +138,42 @@ func queriesScenario(t *testing.T, h *harness) {
 	if _, err := h.trade(h.tradeReq("r1", "rare"), terms(99)); err != nil {
 		t.Fatal(err)
 	}
+	h.clock.Advance(24 * time.Hour)
+	// The consumer bought every trade: it knows all their prices, so both
+	// cells are shown to it. One cell of 4 trades, VWAP of 10..13 at equal
+	// volume = 11.5.
 	px = contract.Prices{}
-	h.mustQuery(consumer, contract.FnPrices, contract.PricesRequest{Modality: "text", Interval: "window"}, &px)
-	if len(px.Buckets) != 1 || px.Buckets[0].Trades != 4 || px.Withheld != 1 {
-		t.Fatalf("window prices: %+v", px)
+	h.mustQuery(consumer, contract.FnPrices, contract.PricesRequest{Sector: "healthcare"}, &px)
+	if len(px.Buckets) != 1 || px.Buckets[0].PriceStats == nil || px.Buckets[0].Trades != 4 || px.Buckets[0].VWAP != 11.5 || px.Buckets[0].QualityAdjusted != 12.777778 {
+		t.Fatalf("prices: %+v", px)
 	}
 	px = contract.Prices{}
 	h.mustQuery(consumer, contract.FnPrices, contract.PricesRequest{}, &px)
-	if px.Withheld != 1 || len(px.Buckets) != 1 {
-		t.Fatalf("daily prices for a consumer: %+v, want the rare bucket withheld", px)
+	if px.Withheld != 0 || len(px.Buckets) != 2 {
+		t.Fatalf("daily prices for the buyer of every trade: %+v, want both cells", px)
+	}
+	// A participant party to none of them: one seller, so both cells are
+	// suppressed, and carry no numbers.
+	px = contract.Prices{}
+	h.mustQuery(foreign, contract.FnPrices, contract.PricesRequest{}, &px)
+	if px.Withheld != 2 || len(px.Buckets) != 2 || !px.Buckets[0].Suppressed || px.Buckets[0].PriceStats != nil || px.Buckets[1].PriceStats != nil {
+		t.Fatalf("daily prices for an outsider: %+v, want both cells suppressed", px)
+	}
+	err = h.query(foreign, contract.FnPrices, contract.PricesRequest{Interval: "window"}, &px)
+	h.wantErr(err, contract.KindForbidden, contract.RuleRole)
+	err = h.query(foreign, contract.FnPrices, contract.PricesRequest{From: "2026-03-01T09:00:00Z"}, &px)
+	if ce := h.wantErr(err, contract.KindInvalid, ""); ce.Field != "from" {
+		t.Fatalf("sub-period bound: %+v", ce)
 	}
 	px = contract.Prices{}
 	h.mustQuery(regulator, contract.FnPrices, contract.PricesRequest{}, &px)
-	if px.Withheld != 0 || len(px.Buckets) != 2 {
-		t.Fatalf("daily prices for the regulator: %+v, want both buckets", px)
+	if px.Withheld != 0 || len(px.Buckets) != 2 || px.Buckets[1].PriceStats == nil {
+		t.Fatalf("daily prices for the regulator: %+v, want both cells", px)
+	}
+	px = contract.Prices{}
+	h.mustQuery(regulator, contract.FnPrices, contract.PricesRequest{Modality: "text", Interval: "window", From: "2026-03-01T09:00:00Z", To: "2026-03-01T10:00:00Z"}, &px)
+	if len(px.Buckets) != 2 || px.Buckets[0].Trades+px.Buckets[1].Trades != 5 {
+		t.Fatalf("the regulator's window: %+v", px)
 	}
 
 	// Retiring purges the private terms.

@@ -409,6 +409,7 @@ var scenarios = []scenario{
 		}
 	}},
 	{"queries: history, lineage, impact, compliance, trades, prices", queriesScenario},
+	{"prices: no attacker recovers a price it was not party to", pricePrivacyScenario},
 	{"invalid input names the field and writes nothing", func(t *testing.T, h *harness) {
 		h.setup()
 		cases := map[string]func(r *contract.CollectRequest){

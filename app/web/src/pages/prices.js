@@ -24,8 +24,22 @@ function select(name, values, current, any = true) {
   return h('select', { name, id: `p-${name}` }, any ? h('option', { value: '' }, 'any') : null, values.map((v) => h('option', { value: v, selected: v === current }, v)));
 }
 
-// toDay turns a date input's value into the start of that day, UTC.
-const toDay = (d, end) => (d ? `${d}T${end ? '23:59:59' : '00:00:00'}Z` : '');
+// periodStart turns a date input's value into the start of the period of
+// the interval that holds it (UTC; ISO weeks start on Monday), or, with
+// after, the start of the next period: the index takes whole periods only.
+export function periodStart(d, interval, after) {
+  if (!d) return '';
+  const t = new Date(`${d}T00:00:00Z`);
+  if (Number.isNaN(t.getTime())) return '';
+  if (interval === 'week') t.setUTCDate(t.getUTCDate() - ((t.getUTCDay() + 6) % 7));
+  if (interval === 'month') t.setUTCDate(1);
+  if (after) {
+    if (interval === 'week') t.setUTCDate(t.getUTCDate() + 7);
+    else if (interval === 'month') t.setUTCMonth(t.getUTCMonth() + 1);
+    else t.setUTCDate(t.getUTCDate() + 1);
+  }
+  return t.toISOString().replace('.000Z', 'Z');
+}
 
 // cells normalises either answer into one shape.
 export function cells(answer) {
@@ -94,22 +108,17 @@ export async function render(main, route, ctx) {
     h('p', { class: 'muted' }, 'Volume-weighted average price per million tokens, by sector, modality and currency. Periods with too few trades, or whose numbers could reveal one party\'s prices, are not published to you.'),
     form, charts, below);
 
-  let answer;
-  try {
-    answer = await get('/prices' + query({ interval: f.interval, sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
-  } catch (err) {
-    // An older server knows only day and window.
-    if (f.interval === 'day' || !(err.status === 400)) throw err;
-    answer = await get('/prices' + query({ interval: 'day', sector: f.sector, modality: f.modality, from: toDay(f.from), to: toDay(f.to, true) }));
-    below.append(h('p', { class: 'notice' }, `This server does not offer ${f.interval}ly prices; showing days.`));
-  }
+  const answer = await get('/prices' + query({ interval: f.interval, sector: f.sector, modality: f.modality,
+    from: periodStart(f.from, f.interval), to: periodStart(f.to, f.interval, true) }));
   if (ctx.stale()) return;
   const all = cells(answer);
   const suppressed = all.filter((c) => c.suppressed).length;
   const withheld = num(answer && answer.withheld) || 0;
-  if (withheld || suppressed) {
+  // withheld counts the suppressed cells, which the answer also lists.
+  const hidden = Math.max(withheld, suppressed);
+  if (hidden) {
     below.append(h('p', { class: 'notice', id: 'withheld' },
-      `${fmt.plural(withheld + suppressed, 'cell')} ${withheld + suppressed === 1 ? 'is' : 'are'} not published to you (too few trades, or a price could be derived from ${withheld + suppressed === 1 ? 'it' : 'them'}).`));
+      `${fmt.plural(hidden, 'cell')} ${hidden === 1 ? 'is' : 'are'} not published to you (too few trades, or a price could be derived from ${hidden === 1 ? 'it' : 'them'}).`));
   }
   const shown = all.filter((c) => !c.suppressed && c.vwap != null);
   const plots = [];
