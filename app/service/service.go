@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,7 +169,17 @@ func (s *Service) Trade(ctx context.Context, caller string, req contract.TradeRe
 	if err != nil {
 		return nil, fmt.Errorf("encode terms: %w", err)
 	}
-	return s.write(ctx, caller, contract.FnTrade, req, map[string][]byte{contract.TransientTerms: t})
+	return s.write(ctx, caller, contract.FnTrade, req, map[string][]byte{contract.TransientTerms: t, contract.TransientSalts: newSalts(1)})
+}
+
+// newSalts draws the salts of n trades' private values (contract.SaltSize
+// random bytes each) for the transient map: every submission, a replay
+// included, gets fresh ones, and they never leave the transaction's
+// endorsers and the private collection.
+func newSalts(n int) []byte {
+	b := make([]byte, n*contract.SaltSize)
+	rand.Read(b) // crypto/rand.Read never fails (it panics if the system source does)
+	return b
 }
 
 // Bulk item statuses beyond the contract's committed, replayed and rejected.
@@ -261,7 +272,7 @@ func (s *Service) tradeChunk(ctx context.Context, caller string, trades []contra
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.l.Submit(ctx, caller, contract.FnTradeBulk, args, map[string][]byte{contract.TransientTerms: t})
+	res, err := s.l.Submit(ctx, caller, contract.FnTradeBulk, args, map[string][]byte{contract.TransientTerms: t, contract.TransientSalts: newSalts(len(trades))})
 	if err != nil {
 		return nil, err
 	}

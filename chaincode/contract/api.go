@@ -35,6 +35,13 @@ const (
 // trade, in order) for RecordTrades.
 const TransientTerms = "terms"
 
+// TransientSalts is the transient-map key under which the salts of a
+// submission's trades travel: [SaltSize] random bytes per trade, concatenated
+// in the order of the trades. The app draws them from a cryptographic random
+// source for every submission; the contract stores each inside the trade's
+// private values (see [FormatVersion]) and refuses a trade without one.
+const TransientSalts = "salts"
+
 // EventName is the name of the chaincode event every write sets, including
 // writes that record no lifecycle event; its payload is a [WriteEvent].
 const EventName = "tokentrail"

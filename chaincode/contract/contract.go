@@ -135,6 +135,7 @@ type txn struct {
 	nextID  uint32
 	parts   map[string]*Participant
 	batches map[string]*Batch
+	format  int // the ledger's data format version, once read; see checkFormat
 }
 
 func newTxn(st State) (*txn, error) {

@@ -509,16 +509,13 @@ func listTrades(t *txn, args []byte) (any, error) {
 			}
 		}
 		if contains(p.Roles, RoleRegulator) || tr.Exchange == p.MSPID {
-			raw, err := t.st.GetPrivate(TermsCollection, join(kTerms+tr.Exchange, tr.TradeID))
+			// The salt stays in the collection: the API shows terms only.
+			rec, err := t.readTerms(join(kTerms+tr.Exchange, tr.TradeID))
 			if err != nil {
 				return false, err
 			}
-			if raw != nil {
-				var terms Terms
-				if err := json.Unmarshal(raw, &terms); err != nil {
-					return false, err
-				}
-				tr.Terms = &terms
+			if rec != nil {
+				tr.Terms = &rec.Terms
 			}
 		}
 		items = append(items, tr)
@@ -578,6 +575,9 @@ func prices(t *txn, args []byte) (any, error) {
 		value, qTokens, qSum float64
 	}
 	buckets := map[string]*agg{}
+	if err := t.checkFormat(); err != nil {
+		return nil, err
+	}
 	err = t.st.RangePrivate(TermsCollection, start, end, func(_ string, v []byte) (bool, error) {
 		var pp pricePoint
 		if err := json.Unmarshal(v, &pp); err != nil {

@@ -4,6 +4,7 @@
 package contracttest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -264,4 +265,36 @@ func (x *memTx) commit() {
 			x.m.private[k] = v
 		}
 	}
+}
+
+// Private returns the value at key in [contract.TermsCollection], as a node
+// that holds the collection stores it.
+func (m *MemLedger) Private(key string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.private[contract.TermsCollection+"/"+key])
+}
+
+// Public returns the value at key in the world state.
+func (m *MemLedger) Public(key string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.state[key])
+}
+
+// SetRaw stores value at key, in [contract.TermsCollection] when private is
+// set, bypassing the contract: for tests of data written by older versions.
+// A nil value deletes the key.
+func (m *MemLedger) SetRaw(private bool, key string, value []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kv := m.state
+	if private {
+		kv, key = m.private, contract.TermsCollection+"/"+key
+	}
+	if value == nil {
+		delete(kv, key)
+		return
+	}
+	kv[key] = bytes.Clone(value)
 }
