@@ -28,6 +28,7 @@ const (
 	FnListTrades       = "ListTrades"
 	FnPrices           = "Prices"
 	FnGetEvent         = "GetEvent"
+	FnReadableEvents   = "ReadableEvents"
 )
 
 // TransientTerms is the transient-map key under which a trade's private terms

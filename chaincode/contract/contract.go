@@ -67,6 +67,7 @@ func New() *Contract {
 	q(FnListTrades, listTrades)
 	q(FnPrices, prices)
 	q(FnGetEvent, getEvent)
+	q(FnReadableEvents, readableEvents)
 	return c
 }
 

@@ -85,5 +85,39 @@ func init() {
 				}
 			}
 		}},
+		scenario{"readable events follow batch visibility", func(t *testing.T, h *harness) {
+			h.setup()
+			h.collect(h.batchReq("mine"))
+			h.collect(h.batchReq("other"))
+			h.assess("mine", 90)
+			h.assess("other", 90)
+			mine := h.write(exchange, contract.FnTrade, h.tradeReq("t1", "mine"), map[string]any{contract.TransientTerms: terms(1)})
+			otherReq := h.tradeReq("t2", "other")
+			otherReq.Buyer = foreign
+			other := h.write(exchange, contract.FnTrade, otherReq, map[string]any{contract.TransientTerms: terms(2)})
+			ids := []string{other.Event.EventID, mine.Event.EventID, "no-such-event", mine.Event.EventID}
+			for _, c := range []struct {
+				org      string
+				readsAll bool
+				want     []string
+			}{
+				{regulator, true, []string{other.Event.EventID, mine.Event.EventID}},
+				{auditor, true, []string{other.Event.EventID, mine.Event.EventID}},
+				{exchange, true, []string{other.Event.EventID, mine.Event.EventID}},
+				{consumer, false, []string{mine.Event.EventID}},
+				{foreign, false, []string{other.Event.EventID}},
+				{processor, false, []string{}},
+			} {
+				var got contract.ReadableEvents
+				h.mustQuery(c.org, contract.FnReadableEvents, contract.ReadableEventsRequest{EventIDs: ids}, &got)
+				if got.ReadsAll != c.readsAll || strings.Join(got.Readable, ",") != strings.Join(c.want, ",") {
+					t.Fatalf("%s: got %+v, want readsAll %v and %v", c.org, got, c.readsAll, c.want)
+				}
+			}
+			err := h.query(consumer, contract.FnReadableEvents, contract.ReadableEventsRequest{EventIDs: []string{"a/b"}}, new(contract.ReadableEvents))
+			if e := h.wantErr(err, contract.KindInvalid, ""); e.Field != "eventIds[0]" {
+				t.Fatalf("field %q", e.Field)
+			}
+		}},
 	)
 }
