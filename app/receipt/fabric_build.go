@@ -156,6 +156,7 @@ type fabricTx struct {
 	action       *peer.ChaincodeAction
 	event        *peer.ChaincodeEvent // nil when the transaction set none
 	function     string               // args[0] of the invocation, if readable
+	request      []byte               // args[1]: the contract request, if any
 }
 
 func unmarshal(what string, b []byte, m proto.Message) error {
@@ -233,6 +234,9 @@ func parseFabricTx(raw []byte) (*fabricTx, error) {
 	if proto.Unmarshal(tx.cap.ChaincodeProposalPayload, &cpp) == nil && proto.Unmarshal(cpp.Input, &cis) == nil {
 		if args := cis.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 0 {
 			tx.function = string(args[0])
+		}
+		if args := cis.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 1 {
+			tx.request = args[1]
 		}
 	}
 	return tx, nil
