@@ -10,7 +10,7 @@ import (
 // envelope's request, response, write set (private values as salted hashes)
 // and event, whoever submitted it. Before a receipt is handed out, its holder
 // must be allowed to read all of that; FabricDisclosure lists, per data
-// entry, what an API needs to decide (docs/design/0015-commitments-receipts.md).
+// entry, what an API needs to decide (docs/design/0015-commitments.md).
 
 // DisclosedTx is what one data entry of a Fabric receipt's block discloses.
 type DisclosedTx struct {

@@ -10,7 +10,7 @@ import (
 )
 
 // Receipts show only what their holder may read
-// (docs/design/0015-commitments-receipts.md):
+// (docs/design/0015-commitments.md):
 //
 //   - An embedded receipt carries in clear only the events of its
 //     transaction the caller may read; the others stay in it as the digests

@@ -5,7 +5,7 @@ import "fmt"
 // ReadableEvents answers which of a list of events the caller may read, by
 // the rule every other query applies: an event is readable when its batch
 // is (canSee). Receipts use it to carry in clear only what the caller may
-// read (docs/design/0015-commitments-receipts.md).
+// read (docs/design/0015-commitments.md).
 
 // MaxReadableEvents is the most event IDs one ReadableEvents request may
 // name: a Fabric block of bulk trades can hold a few thousand events.
