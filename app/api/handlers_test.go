@@ -175,7 +175,7 @@ func TestLifecycleEveryRoute(t *testing.T) {
 		t.Fatalf("prices: %+v", prices)
 	}
 	e.must(200, "GET", "/api/v1/events/"+collectEvent+"/receipt", consumer, nil, &rcpt)
-	if rcpt["kind"] != "test" || rcpt["txId"] == "" {
+	if rcpt["kind"] != "embedded" || rcpt["txId"] == "" {
 		t.Fatalf("receipt: %+v", rcpt)
 	}
 	var info ledgerInfoBody

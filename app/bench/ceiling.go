@@ -64,6 +64,11 @@ type CeilingResult struct {
 	// ExactWriteSets counts the replayed transactions whose write set hashes
 	// to the writeSetHash of the ledger's own transaction record.
 	ExactWriteSets int `json:"exactWriteSets"`
+	// SaltedWriteSets counts the replayed transactions that hash otherwise
+	// because they are trades: the server drew the salts of their private
+	// values, which never leave it, so the replay draws its own. Their write
+	// sets have the same keys and the same sizes.
+	SaltedWriteSets int `json:"saltedWriteSets,omitempty"`
 }
 
 // placed is a committed transaction with its place in the ledger.
@@ -264,8 +269,11 @@ func Ceiling(ctx context.Context, c Config, cl *client, setup []committed, all [
 				continue
 			}
 			res.Events += int64(w.events)
-			if w.hash == w.p.writeSetHash {
+			switch {
+			case w.hash == w.p.writeSetHash:
 				res.ExactWriteSets++
+			case w.p.tx.transient[contract.TransientSalts] != nil:
+				res.SaltedWriteSets++
 			}
 			ok = append(ok, w)
 		}

@@ -90,7 +90,7 @@ func bulkOp(trades []contract.TradeRequest, chunk int) op {
 		e := min(s+chunk, len(trades))
 		o.replay = append(o.replay, &replayTx{fn: contract.FnTradeBulk, org: orgExchange,
 			args:      mustJSON(contract.BulkTradeRequest{Trades: trades[s:e]}),
-			transient: map[string][]byte{contract.TransientTerms: mustJSON(ts[s:e])}})
+			transient: map[string][]byte{contract.TransientTerms: mustJSON(ts[s:e]), contract.TransientSalts: salts(e - s)}})
 	}
 	return o
 }
@@ -174,7 +174,7 @@ func newScenario(c Config) (*scenario, error) {
 			t := terms(n)
 			return op{method: "POST", path: "/api/v1/trades", org: orgExchange, body: mustJSON(tradeItem{tr, t}),
 				replay: []*replayTx{{fn: contract.FnTrade, org: orgExchange, args: mustJSON(tr),
-					transient: map[string][]byte{contract.TransientTerms: mustJSON(t)}}}}
+					transient: map[string][]byte{contract.TransientTerms: mustJSON(t), contract.TransientSalts: salts(1)}}}}
 		}
 	case ScBulk:
 		sc.write = true
@@ -394,4 +394,12 @@ func preload(ctx context.Context, c Config, cl *client) (*Result, error) {
 	res.Machine.LoadBefore, res.Machine.LoadAfter = load0, loadAvg()
 	say("done: %d events", pr.Events)
 	return res, nil
+}
+
+// salts draws n trades' salts for a replayed transaction, as the app does
+// for every trade it submits.
+func salts(n int) []byte {
+	b := make([]byte, n*contract.SaltSize)
+	rand.Read(b)
+	return b
 }

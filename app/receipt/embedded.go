@@ -251,34 +251,13 @@ func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 	if err := decodeStrict(ev.Tx, &tx); err != nil {
 		return nil, fail(CheckFormat, err, "transaction record is malformed")
 	}
-	if len(r.Events) != len(tx.Events) {
-		return nil, fail(CheckEventDigest, nil, "receipt carries %d events, the transaction record commits to %d",
-			len(r.Events), len(tx.Events))
+	committed := make([]committedEvent, len(tx.Events))
+	for i, d := range tx.Events {
+		committed[i] = committedEvent{EventID: d.EventID, Digest: d.Digest}
 	}
-	proved := make([]ProvedEvent, len(r.Events))
-	for i, raw := range r.Events {
-		var e struct {
-			EventID  string   `json:"eventId"`
-			Type     string   `json:"type"`
-			BatchIDs []string `json:"batchIds"`
-			TxID     string   `json:"txId"`
-		}
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return nil, fail(CheckFormat, err, "event %d is not an event", i)
-		}
-		want := tx.Events[i]
-		if got := Digest(raw); got != want.Digest {
-			return nil, fail(CheckEventDigest, nil, "event %d (%s) hashes to %s, the transaction record says %s",
-				i, e.EventID, got, want.Digest)
-		}
-		if e.EventID != want.EventID {
-			return nil, fail(CheckEventDigest, nil, "event %d has ID %q, the transaction record says %q",
-				i, e.EventID, want.EventID)
-		}
-		if e.TxID != r.TxID {
-			return nil, fail(CheckBinding, nil, "event %d names transaction %q, the receipt is for %q", i, e.TxID, r.TxID)
-		}
-		proved[i] = ProvedEvent{EventID: e.EventID, Type: e.Type, BatchIDs: e.BatchIDs, Digest: want.Digest}
+	proved, withheld, err := proveEvents(r.TxID, r.Events, committed)
+	if err != nil {
+		return nil, err
 	}
 
 	// The header and the hash that was signed.
@@ -356,6 +335,7 @@ func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 		Creator:     tx.Creator,
 		Function:    tx.Function,
 		Events:      proved,
+		Withheld:    withheld,
 		Signer:      ev.Signer,
 	}, nil
 }

@@ -238,7 +238,12 @@ func TestTamperedReceiptsFailTheRightCheck(t *testing.T) {
 		{"event digest", flip(t, doc, `"digest":"sha256:`, 7), CheckEventDigest},
 		{"second event digest", flipNth(t, doc, `"digest":"sha256:`, 1, 0), CheckEventDigest},
 		{"event content", bytes.Replace(doc, []byte(`"seq":2`), []byte(`"seq":3`), 1), CheckEventDigest},
-		{"event dropped", removeLastEvent(t, doc), CheckEventDigest},
+		{"events swapped", editEvents(t, doc, func(e []json.RawMessage) []json.RawMessage { return []json.RawMessage{e[1], e[0], e[2]} }), CheckEventDigest},
+		{"event repeated", editEvents(t, doc, func(e []json.RawMessage) []json.RawMessage { return []json.RawMessage{e[0], e[0]} }), CheckEventDigest},
+		{"event of another transaction", editEvents(t, doc, func(e []json.RawMessage) []json.RawMessage {
+			return []json.RawMessage{bytes.Replace(e[0], []byte(`"eventId":"`), []byte(`"eventId":"x`), 1)}
+		}), CheckEventDigest},
+		{"one event too many", editEvents(t, doc, func(e []json.RawMessage) []json.RawMessage { return append(e, e[2]) }), CheckEventDigest},
 		{"merkle path", flip(t, doc, `"hashes":["`, 10), CheckMerklePath},
 		{"third merkle hash", flipNth(t, doc, `"hashes":["`, 0, 64+3+64+3+10), CheckMerklePath},
 		{"leaf index", bytes.Replace(doc, []byte(`"leafIndex":2`), []byte(`"leafIndex":3`), 1), CheckMerklePath},
@@ -307,18 +312,75 @@ func flipNth(t *testing.T, doc []byte, marker string, nth, off int) []byte {
 }
 
 // removeLastEvent drops the last event from the receipt's events array.
-func removeLastEvent(t *testing.T, doc []byte) []byte {
+func editEvents(t *testing.T, doc []byte, edit func([]json.RawMessage) []json.RawMessage) []byte {
 	t.Helper()
 	var r Receipt
 	if err := json.Unmarshal(doc, &r); err != nil {
 		t.Fatal(err)
 	}
-	r.Events = r.Events[:len(r.Events)-1]
+	r.Events = edit(r.Events)
 	out, err := r.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A receipt that withholds events verifies, proves the events it carries
+// and counts the others; each withheld event is still bound by its digest.
+func TestWithheldEventsVerify(t *testing.T) {
+	nd := newNode(t)
+	doc := nd.receipt(t, 5, 2) // three events
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := r.EventIDs()
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("ids %v, %v", ids, err)
+	}
+	for _, keep := range [][]int{{}, {0}, {1}, {2}, {0, 2}, {1, 2}, {0, 1, 2}} {
+		w, err := r.Withhold(func(id string) bool {
+			for _, k := range keep {
+				if ids[k] == id {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := w.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Verify(out, nd.anchor)
+		if err != nil {
+			t.Fatalf("keeping %v: %v", keep, err)
+		}
+		if len(p.Events) != len(keep) || p.Withheld != 3-len(keep) {
+			t.Fatalf("keeping %v: proved %d, withheld %d", keep, len(p.Events), p.Withheld)
+		}
+		for i, k := range keep {
+			if p.Events[i].EventID != ids[k] {
+				t.Fatalf("keeping %v: proved %s at %d", keep, p.Events[i].EventID, i)
+			}
+		}
+		if len(keep) < 3 && !strings.Contains(p.Summary(), "withheld") {
+			t.Fatalf("summary does not say events were withheld: %s", p.Summary())
+		}
+		for _, k := range keep {
+			// A carried event that changes fails, withheld ones or not.
+			bad := bytes.Replace(out, []byte(ids[k]+`","type"`), []byte(ids[k]+`","type "`), 1)
+			if bytes.Equal(bad, out) {
+				continue
+			}
+			if _, err := Verify(bad, nd.anchor); err == nil {
+				t.Fatalf("keeping %v: a changed event %d verifies", keep, k)
+			}
+		}
+	}
 }
 
 // TestEveryByteMatters changes every byte of a receipt in three ways; no

@@ -182,6 +182,8 @@ type testTx struct {
 	// overrides the chaincode the event names.
 	status         int32
 	eventChaincode string
+	// request is the contract request (args[1]); empty: {"batchId":"b1"}.
+	request []byte
 }
 
 // envelope builds and signs an endorser transaction envelope as a Fabric
@@ -202,10 +204,14 @@ func (n *testNet) envelope(t testing.TB, tx testTx) ([]byte, string) {
 		TxId:      txID,
 		Extension: mustMarshal(t, &peer.ChaincodeHeaderExtension{ChaincodeId: ccID}),
 	})
+	request := tx.request
+	if request == nil {
+		request = []byte(`{"batchId":"b1"}`)
+	}
 	cis := mustMarshal(t, &peer.ChaincodeInvocationSpec{ChaincodeSpec: &peer.ChaincodeSpec{
 		Type:        peer.ChaincodeSpec_GOLANG,
 		ChaincodeId: ccID,
-		Input:       &peer.ChaincodeInput{Args: [][]byte{[]byte(tx.function), []byte(`{"batchId":"b1"}`)}},
+		Input:       &peer.ChaincodeInput{Args: [][]byte{[]byte(tx.function), request}},
 	}})
 	// The transient map never reaches the transaction.
 	cpp := mustMarshal(t, &peer.ChaincodeProposalPayload{Input: cis})

@@ -67,8 +67,9 @@ const (
 	// CheckTrustAnchor: the trust anchor holds a usable key, and it is the
 	// key the receipt says signed it.
 	CheckTrustAnchor Check = "trust-anchor"
-	// CheckEventDigest: each event hashes to the digest in the transaction
-	// record, in order, and there is one event per digest.
+	// CheckEventDigest: each event the receipt carries hashes to the digest
+	// the transaction committed to for its ID, in the committed order; events
+	// the receipt withholds are counted, not shown.
 	CheckEventDigest Check = "event-digest"
 	// CheckHeader: the block header is well formed and hashes to the block
 	// hash that was signed.
@@ -121,6 +122,10 @@ type Proof struct {
 	Function  string `json:"function"`
 	// Events are the events proved to be in the transaction, in order.
 	Events []ProvedEvent `json:"events"`
+	// Withheld is how many of the transaction's events the receipt does not
+	// carry, because its holder may not read them; the receipt proves that
+	// they exist, by their digests, and nothing of their content.
+	Withheld int `json:"withheld"`
 	// Signer is the fingerprint of the trusted key that signed the block:
 	// "sha256:" and the hex SHA-256 of its PKIX (SubjectPublicKeyInfo) DER.
 	Signer string `json:"signer"`
@@ -143,6 +148,9 @@ func (p *Proof) Summary() string {
 	fmt.Fprintf(&b, "transaction %s (%s by %s at %s) is transaction of %s block %d (hash %s, time %s), signed by key %s",
 		p.TxID, p.Function, p.Creator, p.Timestamp, p.Kind, p.BlockNumber, p.BlockHash, p.BlockTime, p.Signer)
 	fmt.Fprintf(&b, "; %d event(s) proved", len(p.Events))
+	if p.Withheld > 0 {
+		fmt.Fprintf(&b, ", %d withheld (the receipt's holder may not read them; their digests are committed)", p.Withheld)
+	}
 	for _, e := range p.Events {
 		fmt.Fprintf(&b, "\n  %s %s %v %s", e.EventID, e.Type, e.BatchIDs, e.Digest)
 	}

@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,10 @@ type Written struct {
 	Batches     []contract.Batch      `json:"batches,omitempty"`
 	Event       *contract.Event       `json:"event,omitempty"`
 	Receipt     json.RawMessage       `json:"receipt,omitempty"`
+	// ReceiptWithheld says why a committed write is answered without its
+	// receipt: a Fabric receipt carries its whole block, which holds
+	// records the caller may not read.
+	ReceiptWithheld string `json:"receiptWithheld,omitempty"`
 	// Replayed is true for an exact replay of a trade: nothing new was
 	// written and Event is the first recording's.
 	Replayed bool `json:"-"`
@@ -93,22 +98,33 @@ func (s *Service) write(ctx context.Context, caller, fn string, req any, transie
 	if wr.Event != nil && wr.Event.TxID != "" {
 		txID = wr.Event.TxID
 	}
+	var rcpt []byte
 	if txID == res.TxID && res.Receipt != nil {
 		// The ledger can build the receipt from what it has at hand.
-		if r := res.Receipt(); r != nil {
-			out.Receipt = r
+		rcpt = res.Receipt()
+	}
+	if rcpt == nil {
+		if rcpt, err = s.l.Receipt(ctx, txID); err != nil {
+			// The write is committed; failing the request now would invite a
+			// retry of something that succeeded. The receipt stays available
+			// from GET /api/v1/events/{eventId}/receipt.
+			s.log.WarnContext(ctx, "receipt not attached to committed write", "fn", fn, "txId", txID, "err", err)
 			return out, nil
 		}
 	}
-	rcpt, err := s.l.Receipt(ctx, txID)
+	// The receipt shows only what the caller may read: a replay's receipt
+	// is of the first recording's transaction, perhaps a bulk one, and a
+	// Fabric receipt holds its whole block.
+	shown, err := s.forCaller(ctx, caller, rcpt, wr.Event)
 	if err != nil {
-		// The write is committed; failing the request now would invite a
-		// retry of something that succeeded. The receipt stays available
-		// from GET /api/v1/events/{eventId}/receipt.
+		if ce, ok := ContractError(err); ok && ce.Kind == contract.KindForbidden {
+			out.ReceiptWithheld = ce.Detail
+			return out, nil
+		}
 		s.log.WarnContext(ctx, "receipt not attached to committed write", "fn", fn, "txId", txID, "err", err)
 		return out, nil
 	}
-	out.Receipt = rcpt
+	out.Receipt = shown
 	return out, nil
 }
 
@@ -168,7 +184,17 @@ func (s *Service) Trade(ctx context.Context, caller string, req contract.TradeRe
 	if err != nil {
 		return nil, fmt.Errorf("encode terms: %w", err)
 	}
-	return s.write(ctx, caller, contract.FnTrade, req, map[string][]byte{contract.TransientTerms: t})
+	return s.write(ctx, caller, contract.FnTrade, req, map[string][]byte{contract.TransientTerms: t, contract.TransientSalts: newSalts(1)})
+}
+
+// newSalts draws the salts of n trades' private values (contract.SaltSize
+// random bytes each) for the transient map: every submission, a replay
+// included, gets fresh ones, and they never leave the transaction's
+// endorsers and the private collection.
+func newSalts(n int) []byte {
+	b := make([]byte, n*contract.SaltSize)
+	rand.Read(b) // crypto/rand.Read never fails (it panics if the system source does)
+	return b
 }
 
 // Bulk item statuses beyond the contract's committed, replayed and rejected.
@@ -261,7 +287,7 @@ func (s *Service) tradeChunk(ctx context.Context, caller string, trades []contra
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.l.Submit(ctx, caller, contract.FnTradeBulk, args, map[string][]byte{contract.TransientTerms: t})
+	res, err := s.l.Submit(ctx, caller, contract.FnTradeBulk, args, map[string][]byte{contract.TransientTerms: t, contract.TransientSalts: newSalts(len(trades))})
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +339,11 @@ func (s *Service) Receipt(ctx context.Context, caller, eventID string) ([]byte, 
 	if ref.TxID == "" {
 		return nil, fmt.Errorf("event %s has no transaction ID", eventID)
 	}
-	return s.l.Receipt(ctx, ref.TxID)
+	raw, err := s.l.Receipt(ctx, ref.TxID)
+	if err != nil {
+		return nil, err
+	}
+	return s.forCaller(ctx, caller, raw, nil)
 }
 
 // Info describes the ledger.

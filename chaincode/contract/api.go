@@ -30,12 +30,20 @@ const (
 	FnListTrades       = "ListTrades"
 	FnPrices           = "Prices"
 	FnGetEvent         = "GetEvent"
+	FnReadableEvents   = "ReadableEvents"
 )
 
 // TransientTerms is the transient-map key under which a trade's private terms
 // travel: a [Terms] object for RecordTrade, an array of [Terms] (one per
 // trade, in order) for RecordTrades.
 const TransientTerms = "terms"
+
+// TransientSalts is the transient-map key under which the salts of a
+// submission's trades travel: [SaltSize] random bytes per trade, concatenated
+// in the order of the trades. The app draws them from a cryptographic random
+// source for every submission; the contract stores each inside the trade's
+// private values (see [FormatVersion]) and refuses a trade without one.
+const TransientSalts = "salts"
 
 // EventName is the name of the chaincode event every write sets, including
 // writes that record no lifecycle event; its payload is a [WriteEvent].

@@ -67,6 +67,7 @@ func New() *Contract {
 	q(FnListTrades, listTrades)
 	q(FnPrices, prices)
 	q(FnGetEvent, getEvent)
+	q(FnReadableEvents, readableEvents)
 	return c
 }
 
@@ -138,6 +139,7 @@ type txn struct {
 	// fetched holds committed values read ahead in one batched call
 	// (see prefetch); nil values record absent keys.
 	fetched map[string][]byte
+	format  int // the ledger's data format version, once read; see checkFormat
 }
 
 func newTxn(st State) (*txn, error) {

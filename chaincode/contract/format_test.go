@@ -42,7 +42,7 @@ func formatLedger(t *testing.T) (*contracttest.MemLedger, *contracttest.Clock) {
 func TestBatchFormat1IsMigrated(t *testing.T) {
 	l, clock := formatLedger(t)
 	var rec map[string]any
-	if err := json.Unmarshal(l.Raw("b/lent"), &rec); err != nil {
+	if err := json.Unmarshal(l.Public("b/lent"), &rec); err != nil {
 		t.Fatal(err)
 	}
 	if rec["formatVersion"] != float64(contract.BatchFormat) {
@@ -51,7 +51,7 @@ func TestBatchFormat1IsMigrated(t *testing.T) {
 	delete(rec, "formatVersion")
 	delete(rec, "custodyExpiresAt")
 	v1, _ := json.Marshal(rec)
-	l.SetRaw("b/lent", v1)
+	l.SetRaw(false, "b/lent", v1)
 
 	out, err := l.Evaluate("ProviderMSP", contract.FnGetBatch, []byte(`{"id":"lent"}`))
 	if err != nil {
@@ -78,10 +78,10 @@ func TestBatchFormat1IsMigrated(t *testing.T) {
 func TestBatchFormatFromTheFutureIsRefused(t *testing.T) {
 	l, _ := formatLedger(t)
 	var rec map[string]any
-	_ = json.Unmarshal(l.Raw("b/lent"), &rec)
+	_ = json.Unmarshal(l.Public("b/lent"), &rec)
 	rec["formatVersion"] = contract.BatchFormat + 1
 	v, _ := json.Marshal(rec)
-	l.SetRaw("b/lent", v)
+	l.SetRaw(false, "b/lent", v)
 	_, err := l.Evaluate("ProviderMSP", contract.FnGetBatch, []byte(`{"id":"lent"}`))
 	if err == nil || !strings.Contains(err.Error(), "format 3") || !strings.Contains(err.Error(), "1 to 2") {
 		t.Fatalf("err = %v", err)

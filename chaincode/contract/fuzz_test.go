@@ -1,6 +1,7 @@
 package contract_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -66,7 +67,15 @@ func FuzzWrite(f *testing.F) {
 		}
 		var transient map[string][]byte
 		if terms != nil {
-			transient = map[string][]byte{contract.TransientTerms: terms}
+			// One salt per trade, as the app sends them: as many as the
+			// terms have entries, so that trades get past the salt check.
+			n := 1
+			var arr []json.RawMessage
+			if json.Unmarshal(terms, &arr) == nil && len(arr) > 0 {
+				n = len(arr)
+			}
+			transient = map[string][]byte{contract.TransientTerms: terms,
+				contract.TransientSalts: bytes.Repeat([]byte{0xa5}, n*contract.SaltSize)}
 		}
 		out, err := l.Submit(org, fn, args, transient)
 		if err != nil {

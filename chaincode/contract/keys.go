@@ -25,8 +25,8 @@ const (
 	kBatchTrade  = "bt/" // bt/<batch>/<seq>     → Trade
 	kTradeTime   = "tt/" // tt/<time>/<eventId>  → Trade
 	// Private (TermsCollection).
-	kTerms = "terms/" // terms/<exchange>/<tradeId> → Terms
-	kPrice = "price/" // price/<time>/<eventId>   → pricePoint
+	kTerms = "terms/" // terms/<exchange>/<tradeId> → termsRecord (salted)
+	kPrice = "price/" // price/<time>/<eventId>   → pricePoint (salted)
 )
 
 // present is the value of index keys: Fabric treats an empty value as a

@@ -1,6 +1,9 @@
 package contract
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 const (
 	participantActive    = "active"
@@ -135,6 +138,7 @@ func bootstrap(t *txn, args []byte) (any, error) {
 	p := &Participant{MSPID: t.caller, Name: req.Name, Roles: []string{RoleRegulator}, Region: req.Region,
 		Status: participantActive, RegisteredBy: t.caller, TxID: t.txID}
 	t.put(kRegulator, []byte(t.caller))
+	t.put(kFormat, []byte(strconv.Itoa(FormatVersion)))
 	if err := t.saveParticipant(p); err != nil {
 		return nil, err
 	}

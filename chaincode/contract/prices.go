@@ -312,6 +312,9 @@ func prices(t *txn, args []byte) (any, error) {
 	// month cells against their suppressed days.
 	days := map[string][]*point{}
 	skipped := 0
+	if err := t.checkFormat(); err != nil {
+		return nil, err
+	}
 	err = t.st.RangePrivate(TermsCollection, start, end, func(k string, v []byte) (bool, error) {
 		x, ok := readPoint(k, v)
 		if !ok {

@@ -513,16 +513,13 @@ func listTrades(t *txn, args []byte) (any, error) {
 			}
 		}
 		if contains(p.Roles, RoleRegulator) || tr.Exchange == p.MSPID {
-			raw, err := t.st.GetPrivate(TermsCollection, join(kTerms+tr.Exchange, tr.TradeID))
+			// The salt stays in the collection: the API shows terms only.
+			rec, err := t.readTerms(join(kTerms+tr.Exchange, tr.TradeID))
 			if err != nil {
 				return false, err
 			}
-			if raw != nil {
-				var terms Terms
-				if err := json.Unmarshal(raw, &terms); err != nil {
-					return false, err
-				}
-				tr.Terms = &terms
+			if rec != nil {
+				tr.Terms = &rec.Terms
 			}
 		}
 		items = append(items, tr)

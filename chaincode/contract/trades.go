@@ -31,7 +31,11 @@ func encodeTradeRecord(trade []byte, seq int64) []byte {
 // Format 2 names the trade's parties, so the index can tell which prices a
 // reader already knows; format 1 (no "format") did not.
 type pricePoint struct {
-	Format    int     `json:"format,omitempty"`
+	Format int `json:"format,omitempty"`
+	// Salt makes the point's hash a commitment (see private.go); it is
+	// derived from the trade's salt by priceSalt. Empty in points written
+	// before salts (ledger format version 1).
+	Salt      string  `json:"salt,omitempty"`
 	Sector    string  `json:"sector"`
 	Modality  string  `json:"modality"`
 	Currency  string  `json:"currency"`
@@ -79,11 +83,15 @@ func recordTrade(t *txn, args []byte) (any, error) {
 	if err := decode(raw, &terms); err != nil {
 		return nil, prefixField("terms", err)
 	}
+	salts, err := transientSalts(t, 1)
+	if err != nil {
+		return nil, err
+	}
 	actor, err := t.actor()
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.trade(actor, &req, &terms, "")
+	res, err := t.trade(actor, &req, &terms, salts[0], "")
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +137,10 @@ func recordTrades(t *txn, args []byte) (any, error) {
 	if len(terms) != len(req.Trades) {
 		return nil, invalid("terms", "has %d entries for %d trades", len(terms), len(req.Trades))
 	}
+	salts, err := transientSalts(t, len(req.Trades))
+	if err != nil {
+		return nil, err
+	}
 	actor, err := t.actor()
 	if err != nil {
 		return nil, err
@@ -143,7 +155,7 @@ func recordTrades(t *txn, args []byte) (any, error) {
 	for i := range req.Trades {
 		r := &req.Trades[i]
 		item := BulkItemResult{TradeID: r.TradeID}
-		res, err := t.trade(actor, r, &terms[i], "")
+		res, err := t.trade(actor, r, &terms[i], salts[i], "")
 		switch e := err.(type) {
 		case nil:
 			item.Status = BulkCommitted
@@ -186,7 +198,7 @@ func (t *txn) prefetchTrades(trades []TradeRequest) error {
 // trade checks one trade and, when every rule passes, records it. It writes
 // nothing when it returns an error, so a bulk submission can go on past a
 // rejected trade.
-func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix string) (*WriteResult, error) {
+func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, salt []byte, prefix string) (*WriteResult, error) {
 	if err := ruleRole(actor, EventTraded, false); err != nil {
 		return nil, err
 	}
@@ -194,6 +206,9 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 		return nil, err
 	}
 	if err := terms.validate(prefix); err != nil {
+		return nil, err
+	}
+	if err := t.checkFormat(); err != nil {
 		return nil, err
 	}
 	digest := tradeDigest(t.caller, req)
@@ -242,11 +257,15 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, prefix 
 	t.put(join(kBatchTrade+b.ID, seqKey(e.Seq)), trb)
 	tk := t.now.Format(timeKeyLayout)
 	t.put(join(kTradeTime+tk, e.EventID), trb)
-	tb, _ := json.Marshal(terms)
+	tb, err := encodeTermsRecord(terms, salt)
+	if err != nil {
+		return nil, err
+	}
 	t.private[join(kTerms+t.caller, req.TradeID)] = tb
 	pp := pricePoint{Sector: b.Sector, Modality: b.Modality, Currency: terms.Currency, UnitPrice: terms.UnitPrice,
 		Tokens: req.Tokens, Quality: b.Quality.Score, Time: t.nowStr,
 		Format: pricePointFormat, Exchange: t.caller, Seller: req.Seller, Buyer: req.Buyer}
+	pp.Salt = priceSalt(salt)
 	pb, _ := json.Marshal(pp)
 	t.private[join(kPrice+tk, e.EventID)] = pb
 	if err := t.saveBatch(&old, b); err != nil {
@@ -294,20 +313,13 @@ func (t *txn) replay(prev *tradeRecord, digest string, terms *Terms) (*WriteResu
 	if prev.Trade.Digest != digest {
 		return nil, conflict(RuleIdempotency, "trade %s was already recorded by %s with different content", prev.Trade.TradeID, prev.Trade.Exchange)
 	}
-	key := join(kTerms+prev.Trade.Exchange, prev.Trade.TradeID)
-	stored, inTx := t.private[key]
-	if !inTx {
-		var err error
-		if stored, err = t.st.GetPrivate(TermsCollection, key); err != nil {
-			return nil, err
-		}
+	// The replay carries a salt of its own: terms are compared without it.
+	stored, err := t.readTerms(join(kTerms+prev.Trade.Exchange, prev.Trade.TradeID))
+	if err != nil {
+		return nil, err
 	}
 	if stored != nil {
-		var st Terms
-		if err := json.Unmarshal(stored, &st); err != nil {
-			return nil, err
-		}
-		if st != *terms {
+		if stored.Terms != *terms {
 			return nil, conflict(RuleIdempotency, "trade %s was already recorded by %s with different terms", prev.Trade.TradeID, prev.Trade.Exchange)
 		}
 	}

@@ -195,3 +195,8 @@ func (s *smartContract) Prices(ctx contractapi.TransactionContextInterface, requ
 func (s *smartContract) GetEvent(ctx contractapi.TransactionContextInterface, request string) (string, error) {
 	return s.invoke(ctx, contract.FnGetEvent, request)
 }
+
+// ReadableEvents says which of a list of events the caller may read.
+func (s *smartContract) ReadableEvents(ctx contractapi.TransactionContextInterface, request string) (string, error) {
+	return s.invoke(ctx, contract.FnReadableEvents, request)
+}

@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -227,7 +228,7 @@ func TestChaincodeCollectionNotHeld(t *testing.T) {
 	terms := contract.Terms{UnitPrice: 12.5, Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s-1"}
 	submit("ExchangeMSP", contract.FnTrade, contract.TradeRequest{TradeID: "t-1", BatchID: "b1", Seller: "ProviderMSP",
 		Buyer: "ConsumerMSP", Tokens: 10_000, Rights: "licence", Purposes: []string{"model-training"}},
-		map[string][]byte{contract.TransientTerms: mustJSON(t, terms)})
+		map[string][]byte{contract.TransientTerms: mustJSON(t, terms), contract.TransientSalts: bytes.Repeat([]byte{0x5a}, contract.SaltSize)})
 
 	list := func() contract.Page[contract.Trade] {
 		t.Helper()

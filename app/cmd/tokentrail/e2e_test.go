@@ -172,7 +172,17 @@ func lifecycle(t *testing.T, s *server, bin, prefix string) *lifecycleRun {
 
 	// Receipt, verified offline by the CLI against the ledger's anchor.
 	dir := t.TempDir()
-	rcpt := s.must(200, "GET", "/api/v1/events/"+tradeEvent+"/receipt", "ConsumerMSP", nil, nil)
+	// The buyer asks. On Fabric a receipt carries its whole block, which
+	// may hold other organisations' transactions (tests of other packages
+	// share the network): the buyer may then be refused, and the auditor,
+	// who reads every batch, asks instead.
+	code, rcpt := s.call("GET", "/api/v1/events/"+tradeEvent+"/receipt", "ConsumerMSP", nil)
+	if code == 403 && bytes.Contains(rcpt, []byte("a Fabric receipt carries its whole block")) {
+		t.Logf("the buyer was refused the receipt: %s", rcpt)
+		rcpt = s.must(200, "GET", "/api/v1/events/"+tradeEvent+"/receipt", "AuditorMSP", nil, nil)
+	} else if code != 200 {
+		t.Fatalf("the buyer's receipt: %d %s", code, rcpt)
+	}
 	ledgerInfo := s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, nil)
 	writeFile(t, filepath.Join(dir, "receipt.json"), rcpt)
 	writeFile(t, filepath.Join(dir, "ledger.json"), ledgerInfo)

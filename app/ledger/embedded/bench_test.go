@@ -253,7 +253,7 @@ func BenchmarkSubmitBulkTrades(b *testing.B) {
 		terms[j] = contract.Terms{UnitPrice: float64(10 + j%7), Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s"}
 	}
 	termsJSON, _ := json.Marshal(terms)
-	transient := map[string][]byte{contract.TransientTerms: termsJSON}
+	transient := map[string][]byte{contract.TransientTerms: termsJSON, contract.TransientSalts: randomSalts(bulkSize)}
 	rec := &recorder{}
 	l.onBlock = rec.add
 	ctx := context.Background()
@@ -358,7 +358,7 @@ func buildQueryFixture(b *testing.B) (string, error) {
 			ts[j] = contract.Terms{UnitPrice: float64(10 + j%7), Currency: "CNY", PriceUnit: "1M tokens"}
 		}
 		tb, _ := json.Marshal(ts)
-		return map[string][]byte{contract.TransientTerms: tb}
+		return map[string][]byte{contract.TransientTerms: tb, contract.TransientSalts: randomSalts(n)}
 	}
 	// A batch with 100 events: collected, then 99 trades.
 	if err := sub(orgProvider, contract.FnCollect, collectReq(historyBatch, 1), nil); err != nil {

@@ -107,7 +107,7 @@ func childWrite(l *Ledger, run string) {
 		}
 		b, _ := json.Marshal(contract.BulkTradeRequest{Trades: trades})
 		tb, _ := json.Marshal(terms)
-		res, err := l.Submit(ctx, orgExchange, contract.FnTradeBulk, b, map[string][]byte{contract.TransientTerms: tb})
+		res, err := l.Submit(ctx, orgExchange, contract.FnTradeBulk, b, map[string][]byte{contract.TransientTerms: tb, contract.TransientSalts: randomSalts(len(terms))})
 		if err != nil {
 			fmt.Printf("ERROR %v\n", err)
 			os.Exit(4)

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -116,9 +117,16 @@ func termsJSON(t testing.TB, prices ...float64) map[string][]byte {
 		ts = append(ts, contract.Terms{UnitPrice: p, Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s"})
 	}
 	if len(ts) == 1 {
-		return map[string][]byte{contract.TransientTerms: mustJSON(t, ts[0])}
+		return map[string][]byte{contract.TransientTerms: mustJSON(t, ts[0]), contract.TransientSalts: randomSalts(1)}
 	}
-	return map[string][]byte{contract.TransientTerms: mustJSON(t, ts)}
+	return map[string][]byte{contract.TransientTerms: mustJSON(t, ts), contract.TransientSalts: randomSalts(len(ts))}
+}
+
+// randomSalts draws n trades' salts, as the app does.
+func randomSalts(n int) []byte {
+	b := make([]byte, n*contract.SaltSize)
+	rand.Read(b)
+	return b
 }
 
 // stateDigest hashes the ledger's public and private state exactly as

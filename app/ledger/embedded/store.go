@@ -25,7 +25,10 @@ var (
 	metaCheckpoint = []byte("checkpoint") // 8-byte number + 32-byte hash of a verified block
 )
 
-const formatVersion = 1
+// formatVersion is the version of the file's data. Version 2 holds the
+// contract's salted private values (contract.FormatVersion 2); a version-1
+// file is migrated when it is opened (see migrate).
+const formatVersion = 2
 
 // blockEncodingVersion leads every stored block.
 const blockEncodingVersion = 1
@@ -145,8 +148,8 @@ type meta struct {
 func readMeta(tx *bolt.Tx) (meta, error) {
 	var m meta
 	b := tx.Bucket(bucketMeta)
-	if f := b.Get(metaFormat); len(f) != 1 || f[0] != formatVersion {
-		return m, fmt.Errorf("unknown data format %v", f)
+	if err := checkFormat(b.Get(metaFormat)); err != nil {
+		return m, err
 	}
 	if v := b.Get(metaHeight); v != nil {
 		if len(v) != 8 {
@@ -198,5 +201,38 @@ func initBuckets(tx *bolt.Tx) error {
 	if fresh {
 		return tx.Bucket(bucketMeta).Put(metaFormat, []byte{formatVersion})
 	}
+	return migrate(tx)
+}
+
+// checkFormat accepts the stored format version f only when it is this
+// build's.
+func checkFormat(f []byte) error {
+	switch {
+	case len(f) != 1:
+		return fmt.Errorf("malformed data format version %x", f)
+	case f[0] > formatVersion:
+		return fmt.Errorf("the file's data format is version %d, newer than this build's version %d: open it with a newer tokentrail", f[0], formatVersion)
+	case f[0] != formatVersion:
+		return fmt.Errorf("the file's data format is version %d, which this build (version %d) cannot read", f[0], formatVersion)
+	}
 	return nil
+}
+
+// migrate brings a file of an older data format to this build's, in the
+// bbolt transaction that opens it.
+//
+// Version 1 to 2: the contract's private values gained a salt (contract
+// FormatVersion 2). The contract reads a version-1 value, which has none,
+// as what it is, and a version-1 ledger records no meta/format, which the
+// contract takes for version 1; so nothing stored changes shape, and the
+// blocks, which commit to the old values' hashes, stay as they are. Only the
+// version byte moves, so that a version-1 build refuses the file from now on
+// rather than meet salted values it does not know.
+func migrate(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketMeta)
+	f := b.Get(metaFormat)
+	if len(f) == 1 && f[0] == 1 {
+		return b.Put(metaFormat, []byte{formatVersion})
+	}
+	return checkFormat(f)
 }

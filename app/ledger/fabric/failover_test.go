@@ -54,7 +54,9 @@ func TestFabricPrivateData(t *testing.T) {
 	req, _ := json.Marshal(contract.TradeRequest{TradeID: tradeID, BatchID: batch, Seller: "ProviderMSP", Buyer: "ConsumerMSP",
 		Tokens: 10_000, Rights: "licence", Purposes: []string{"research"}})
 	terms, _ := json.Marshal(want)
-	res, err := l.Submit(ctx, "ExchangeMSP", contract.FnTrade, req, map[string][]byte{contract.TransientTerms: terms})
+	salt := make([]byte, contract.SaltSize)
+	rand.Read(salt)
+	res, err := l.Submit(ctx, "ExchangeMSP", contract.FnTrade, req, map[string][]byte{contract.TransientTerms: terms, contract.TransientSalts: salt})
 	if err != nil {
 		t.Fatalf("record the trade: %v", err)
 	}

@@ -1,6 +1,7 @@
 package contracttest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type harness struct {
 	l     Ledger
 	clock *Clock
 	n     int
+	salt  int
 }
 
 func newHarness(t *testing.T, l Ledger, clock *Clock) *harness {
@@ -47,14 +49,42 @@ func (h *harness) submit(org, fn string, req any, transient map[string]any) ([]b
 	if transient != nil {
 		tm = map[string][]byte{}
 		for k, v := range transient {
+			if raw, ok := v.([]byte); ok {
+				if raw != nil { // nil: leave the entry out
+					tm[k] = raw
+				}
+				continue
+			}
 			b, err := json.Marshal(v)
 			if err != nil {
 				h.t.Fatal(err)
 			}
 			tm[k] = b
 		}
+		if _, ok := transient[contract.TransientSalts]; !ok {
+			switch v := transient[contract.TransientTerms].(type) {
+			case contract.Terms:
+				tm[contract.TransientSalts] = h.salts(1)
+			case []contract.Terms:
+				tm[contract.TransientSalts] = h.salts(len(v))
+			}
+		}
 	}
 	return h.l.Submit(org, fn, args, tm)
+}
+
+// salts returns n trades' salts, as an app would pass them. They are
+// derived from a counter rather than drawn at random, so that a history
+// replayed on two ledgers writes the same bytes (TestDeterminism); each is
+// still distinct from every other.
+func (h *harness) salts(n int) []byte {
+	out := make([]byte, 0, n*contract.SaltSize)
+	for range n {
+		h.salt++
+		sum := sha256.Sum256([]byte(fmt.Sprintf("contracttest salt %d", h.salt)))
+		out = append(out, sum[:]...)
+	}
+	return out
 }
 
 // write submits and fails the test on error, decoding the result.

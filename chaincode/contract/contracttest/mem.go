@@ -284,19 +284,38 @@ func (x *memTx) commit() {
 	}
 }
 
-// Raw returns the committed value at key, for tests that look at or rewrite
-// what the ledger stores (records of an earlier format, say).
-func (m *MemLedger) Raw(key string) []byte {
+// Private returns the value at key in [contract.TermsCollection], as a node
+// that holds the collection stores it.
+func (m *MemLedger) Private(key string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.private[contract.TermsCollection+"/"+key])
+}
+
+// Public returns the committed value at key in the world state, for tests
+// that look at or rewrite what the ledger stores (records of an earlier
+// format, say).
+func (m *MemLedger) Public(key string) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return bytes.Clone(m.state[key])
 }
 
-// SetRaw replaces the committed value at key.
-func (m *MemLedger) SetRaw(key string, value []byte) {
+// SetRaw stores value at key, in [contract.TermsCollection] when private is
+// set, bypassing the contract: for tests of data written by older versions.
+// A nil value deletes the key.
+func (m *MemLedger) SetRaw(private bool, key string, value []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state[key] = bytes.Clone(value)
+	kv := m.state
+	if private {
+		kv, key = m.private, contract.TermsCollection+"/"+key
+	}
+	if value == nil {
+		delete(kv, key)
+		return
+	}
+	kv[key] = bytes.Clone(value)
 }
 
 // PutPrivateRaw writes value under key in a private collection, outside any

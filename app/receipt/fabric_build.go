@@ -1,0 +1,258 @@
+package receipt
+
+// Building Fabric receipts from committed blocks.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tokentrail/tokentrail/chaincode/contract"
+)
+
+// BuildFabric builds the receipt of transaction txID from the serialized
+// block that holds it, as a peer returns it (qscc GetBlockByTxID): with the
+// orderers' signatures and the peer's validation flags in its metadata. It
+// fails when the block is malformed, the transaction is not in it, is of
+// another channel, was not marked valid, or did not set the tokentrail event.
+func BuildFabric(channel string, blockBytes []byte, txID string) (*Receipt, error) {
+	b, err := ParseFabricBlock(blockBytes)
+	if err != nil {
+		return nil, err
+	}
+	return b.Receipt(channel, txID)
+}
+
+// FabricBlock is a committed block, decoded and checked once for the
+// receipts of any of its transactions (the writes of one block are answered
+// together, each with its receipt).
+type FabricBlock struct {
+	header *common.BlockHeader
+	data   [][]byte
+	flags  []byte
+	sigs   []byte
+	txIDs  []string // of each data entry; "" when it has none
+}
+
+// ParseFabricBlock decodes a serialized committed block and checks what
+// every receipt from it relies on: its data hashes to its header's data hash,
+// and it carries validation flags and orderer signatures.
+func ParseFabricBlock(blockBytes []byte) (*FabricBlock, error) {
+	var block common.Block
+	if err := proto.Unmarshal(blockBytes, &block); err != nil {
+		return nil, fmt.Errorf("fabric receipt: block: %w", err)
+	}
+	h, data, md := block.GetHeader(), block.GetData().GetData(), block.GetMetadata().GetMetadata()
+	if h == nil || len(data) == 0 {
+		return nil, errors.New("fabric receipt: block has no header or no data")
+	}
+	if got := fabricDataHash(data); !bytes.Equal(got[:], h.DataHash) {
+		return nil, fmt.Errorf("fabric receipt: block %d: data does not hash to the header's data hash", h.Number)
+	}
+	if len(md) <= int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) {
+		return nil, fmt.Errorf("fabric receipt: block %d has no validation flags (not a committed block)", h.Number)
+	}
+	flags := md[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
+	if len(flags) != len(data) {
+		return nil, fmt.Errorf("fabric receipt: block %d has %d validation flags for %d transactions", h.Number, len(flags), len(data))
+	}
+	if len(md[common.BlockMetadataIndex_SIGNATURES]) == 0 {
+		return nil, fmt.Errorf("fabric receipt: block %d has no orderer signatures", h.Number)
+	}
+	ids := make([]string, len(data))
+	for i, raw := range data {
+		ids[i], _ = envelopeTxID(raw)
+	}
+	return &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids}, nil
+}
+
+// Number is the block's number.
+func (b *FabricBlock) Number() uint64 { return b.header.Number }
+
+// Receipt builds the receipt of transaction txID of channel from the block.
+func (b *FabricBlock) Receipt(channel, txID string) (*Receipt, error) {
+	h, data, flags := b.header, b.data, b.flags
+
+	// A transaction ID may occur more than once in a block; peers mark all
+	// but the first DUPLICATE_TXID. Take the valid occurrence.
+	index, code := -1, peer.TxValidationCode(0)
+	for i, id := range b.txIDs {
+		if id == "" || id != txID {
+			continue
+		}
+		c := peer.TxValidationCode(flags[i])
+		if index < 0 || c == peer.TxValidationCode_VALID {
+			index, code = i, c
+		}
+		if c == peer.TxValidationCode_VALID {
+			break
+		}
+	}
+	if index < 0 {
+		return nil, fmt.Errorf("fabric receipt: transaction %s is not in block %d", txID, h.Number)
+	}
+	if code != peer.TxValidationCode_VALID {
+		return nil, fmt.Errorf("fabric receipt: transaction %s in block %d is not valid: %s", txID, h.Number, code)
+	}
+	tx, err := parseFabricTx(data[index])
+	if err != nil {
+		return nil, fmt.Errorf("fabric receipt: transaction %s: %w", txID, err)
+	}
+	if tx.chdr.ChannelId != channel {
+		return nil, fmt.Errorf("fabric receipt: transaction %s is of channel %q, not %q", txID, tx.chdr.ChannelId, channel)
+	}
+	if tx.event == nil || tx.event.EventName != contract.EventName {
+		return nil, fmt.Errorf("fabric receipt: transaction %s did not set the %q event", txID, contract.EventName)
+	}
+	events, err := splitWriteEvent(tx.event.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("fabric receipt: transaction %s: %w", txID, err)
+	}
+	for i, e := range events {
+		var c bytes.Buffer
+		if err := json.Compact(&c, e); err != nil || !bytes.Equal(c.Bytes(), e) {
+			// A receipt re-encodes events compactly; only compact events
+			// survive that byte for byte.
+			return nil, fmt.Errorf("fabric receipt: transaction %s: event %d is not compact JSON", txID, i)
+		}
+	}
+	headerHash := sha256.Sum256(fabricHeaderBytes(h.Number, h.PreviousHash, h.DataHash))
+	return &Receipt{
+		Kind:        KindFabric,
+		TxID:        txID,
+		BlockNumber: h.Number,
+		Events:      events,
+		Fabric: &Fabric{
+			Channel:        channel,
+			Chaincode:      tx.action.GetChaincodeId().GetName(),
+			BlockHash:      hex.EncodeToString(headerHash[:]),
+			PrevHash:       hex.EncodeToString(h.PreviousHash),
+			DataHash:       hex.EncodeToString(h.DataHash),
+			TxIndex:        index,
+			ValidationCode: code.String(),
+			Signatures:     b.sigs,
+			Data:           data,
+		},
+	}, nil
+}
+
+// fabricTx is an endorser transaction unpacked from its envelope, keeping the
+// bytes that are hashed or signed as they were.
+type fabricTx struct {
+	env          *common.Envelope
+	payload      *common.Payload
+	chdr         *common.ChannelHeader
+	shdr         *common.SignatureHeader
+	actionHeader []byte
+	cap          *peer.ChaincodeActionPayload
+	prp          *peer.ProposalResponsePayload
+	action       *peer.ChaincodeAction
+	event        *peer.ChaincodeEvent // nil when the transaction set none
+	function     string               // args[0] of the invocation, if readable
+	request      []byte               // args[1]: the contract request, if any
+}
+
+func unmarshal(what string, b []byte, m proto.Message) error {
+	if err := proto.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// envelopeTxID returns the transaction ID of a data entry, if it has one.
+func envelopeTxID(raw []byte) (string, bool) {
+	var env common.Envelope
+	var p common.Payload
+	var ch common.ChannelHeader
+	if proto.Unmarshal(raw, &env) != nil || proto.Unmarshal(env.Payload, &p) != nil || p.Header == nil ||
+		proto.Unmarshal(p.Header.ChannelHeader, &ch) != nil {
+		return "", false
+	}
+	return ch.TxId, true
+}
+
+// parseFabricTx unpacks Envelope → Payload → Transaction → its one action →
+// ChaincodeActionPayload → ProposalResponsePayload → ChaincodeAction →
+// ChaincodeEvent.
+func parseFabricTx(raw []byte) (*fabricTx, error) {
+	tx := &fabricTx{env: &common.Envelope{}, payload: &common.Payload{}, chdr: &common.ChannelHeader{},
+		shdr: &common.SignatureHeader{}, cap: &peer.ChaincodeActionPayload{}, prp: &peer.ProposalResponsePayload{},
+		action: &peer.ChaincodeAction{}}
+	if err := unmarshal("envelope", raw, tx.env); err != nil {
+		return nil, err
+	}
+	if err := unmarshal("payload", tx.env.Payload, tx.payload); err != nil {
+		return nil, err
+	}
+	if tx.payload.Header == nil {
+		return nil, errors.New("payload has no header")
+	}
+	if err := unmarshal("channel header", tx.payload.Header.ChannelHeader, tx.chdr); err != nil {
+		return nil, err
+	}
+	if common.HeaderType(tx.chdr.Type) != common.HeaderType_ENDORSER_TRANSACTION {
+		return nil, fmt.Errorf("transaction type is %s, not ENDORSER_TRANSACTION", common.HeaderType(tx.chdr.Type))
+	}
+	if err := unmarshal("signature header", tx.payload.Header.SignatureHeader, tx.shdr); err != nil {
+		return nil, err
+	}
+	var t peer.Transaction
+	if err := unmarshal("transaction", tx.payload.Data, &t); err != nil {
+		return nil, err
+	}
+	if len(t.Actions) != 1 || t.Actions[0] == nil {
+		return nil, fmt.Errorf("transaction has %d actions, want 1", len(t.Actions))
+	}
+	tx.actionHeader = t.Actions[0].Header
+	if err := unmarshal("chaincode action payload", t.Actions[0].Payload, tx.cap); err != nil {
+		return nil, err
+	}
+	if tx.cap.Action == nil {
+		return nil, errors.New("chaincode action payload has no endorsed action")
+	}
+	if err := unmarshal("proposal response payload", tx.cap.Action.ProposalResponsePayload, tx.prp); err != nil {
+		return nil, err
+	}
+	if err := unmarshal("chaincode action", tx.prp.Extension, tx.action); err != nil {
+		return nil, err
+	}
+	if len(tx.action.Events) > 0 {
+		tx.event = &peer.ChaincodeEvent{}
+		if err := unmarshal("chaincode event", tx.action.Events, tx.event); err != nil {
+			return nil, err
+		}
+	}
+	var cpp peer.ChaincodeProposalPayload
+	var cis peer.ChaincodeInvocationSpec
+	if proto.Unmarshal(tx.cap.ChaincodeProposalPayload, &cpp) == nil && proto.Unmarshal(cpp.Input, &cis) == nil {
+		if args := cis.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 0 {
+			tx.function = string(args[0])
+		}
+		if args := cis.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 1 {
+			tx.request = args[1]
+		}
+	}
+	return tx, nil
+}
+
+// splitWriteEvent returns the events of a tokentrail chaincode event payload
+// (a contract.WriteEvent), each exactly as it appears in the payload.
+func splitWriteEvent(payload []byte) ([]json.RawMessage, error) {
+	var w struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := decodeStrict(payload, &w); err != nil {
+		return nil, fmt.Errorf("event payload is not a write event: %w", err)
+	}
+	if w.Events == nil {
+		return nil, errors.New("event payload has no events")
+	}
+	return w.Events, nil
+}

@@ -1,0 +1,142 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tokentrail/tokentrail/app/receipt"
+	"github.com/tokentrail/tokentrail/chaincode/contract"
+)
+
+// Receipts show only what their holder may read
+// (docs/design/0018-commitments.md):
+//
+//   - An embedded receipt carries in clear only the events of its
+//     transaction the caller may read; the others stay in it as the digests
+//     its transaction record commits to, and it verifies all the same.
+//   - A Fabric receipt carries its whole block, which no receipt can prove
+//     with less. It goes only to a caller who may read every record in the
+//     block: one who reads every batch by role (the regulator, auditors,
+//     exchanges), or one who may read every event of every transaction in
+//     it. Anyone else is refused with the reason and who can produce it.
+
+// readable asks the contract which of ids caller may read.
+func (s *Service) readable(ctx context.Context, caller string, ids []string) (*contract.ReadableEvents, error) {
+	var out contract.ReadableEvents
+	if err := s.queryInto(ctx, caller, contract.FnReadableEvents, contract.ReadableEventsRequest{EventIDs: ids}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// forCaller returns the receipt raw as caller may have it. own, when set, is
+// an event the caller is already being answered with in clear: a receipt of
+// that event alone needs no check. A Fabric receipt the caller may not have
+// is a *contract.Error of kind forbidden.
+func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own *contract.Event) ([]byte, error) {
+	// Most write answers hold the receipt of their own single event: read
+	// just enough of it to tell.
+	var head struct {
+		Kind   string `json:"kind"`
+		Events []struct {
+			EventID string `json:"eventId"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	if head.Kind == receipt.KindEmbedded && (len(head.Events) == 0 || (own != nil && len(head.Events) == 1 && head.Events[0].EventID == own.EventID)) {
+		return raw, nil
+	}
+	var r receipt.Receipt
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	switch r.Kind {
+	case receipt.KindEmbedded:
+		ids, err := r.EventIDs()
+		if err != nil {
+			return nil, err
+		}
+		rd, err := s.readable(ctx, caller, ids)
+		if err != nil {
+			return nil, err
+		}
+		if rd.ReadsAll || len(rd.Readable) == len(ids) {
+			return raw, nil
+		}
+		keep := make(map[string]bool, len(rd.Readable))
+		for _, id := range rd.Readable {
+			keep[id] = true
+		}
+		w, err := r.Withhold(func(id string) bool { return keep[id] })
+		if err != nil {
+			return nil, err
+		}
+		return w.Marshal()
+	case receipt.KindFabric:
+		entries, err := receipt.FabricDisclosure(&r)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, e := range entries {
+			ids = append(ids, e.EventIDs...)
+		}
+		rd, err := s.readable(ctx, caller, ids)
+		if err != nil {
+			return nil, err
+		}
+		if rd.ReadsAll {
+			return raw, nil
+		}
+		if why := fabricWithheld(entries, rd.Readable, r.Fabric.Chaincode); why != "" {
+			return nil, &contract.Error{Kind: contract.KindForbidden, Detail: fmt.Sprintf(
+				"%s may not have the receipt of transaction %s: a Fabric receipt carries its whole block (block %d), and %s. "+
+					"The regulator, an auditor or an exchange, who read every batch, can obtain it; a member that runs its own peer reads the block there",
+				caller, r.TxID, r.BlockNumber, why)}
+		}
+		return raw, nil
+	default:
+		return nil, fmt.Errorf("receipt of unknown kind %q", r.Kind)
+	}
+}
+
+// participantFns are the writes whose requests and results concern only
+// participants, whom every registered organisation may list.
+var participantFns = map[string]bool{
+	contract.FnBootstrap: true, contract.FnRegisterParticipant: true, contract.FnSuspendParticipant: true,
+}
+
+// fabricWithheld returns why a caller who does not read every batch may not
+// have a receipt of the block whose entries are given, or "" when every
+// entry concerns only what the caller may read. Only entries known to
+// disclose nothing else pass: a tokentrail write whose every event the
+// caller may read, that names no batch without an event (a bulk trade
+// every trade of which was recorded; not a replay, which records no event),
+// or a participant write.
+func fabricWithheld(entries []receipt.DisclosedTx, readable []string, chaincode string) string {
+	ok := make(map[string]bool, len(readable))
+	for _, id := range readable {
+		ok[id] = true
+	}
+	for _, e := range entries {
+		switch {
+		case !e.Readable || e.Chaincode != chaincode:
+			return fmt.Sprintf("its entry %d is not a transaction of this chaincode", e.Index)
+		case participantFns[e.Function]:
+			continue
+		case len(e.EventIDs) == 0:
+			return fmt.Sprintf("its transaction %s recorded no event, so what its request names cannot be checked", e.TxID)
+		case e.Function == contract.FnTradeBulk && e.Trades != len(e.EventIDs):
+			return fmt.Sprintf("its transaction %s submitted %d trades but recorded %d, and the others name batches that cannot be checked", e.TxID, e.Trades, len(e.EventIDs))
+		}
+		for _, id := range e.EventIDs {
+			if !ok[id] {
+				return fmt.Sprintf("its transaction %s holds event %s, of a batch the caller may not read", e.TxID, id)
+			}
+		}
+	}
+	return ""
+}
