@@ -384,7 +384,7 @@ func AccessMatrix(t *testing.T, do Client, orgs Orgs, opt AccessOptions) {
 			if c.err != nil {
 				t.Fatal(c.err)
 			}
-			if c.status != c.want {
+			if c.status != c.want && !wholeBlockRefusal(c.want, c.status, c.r.name, c.body) {
 				t.Fatalf("%s %s: status %d, want %d: %.400s", c.r.method, c.r.path(c.f), c.status, c.want, c.body)
 			}
 			role := roleOf(orgs, c.f.caller)
@@ -502,4 +502,14 @@ func (m *matrixRun) serial() int {
 	defer m.mu.Unlock()
 	m.n++
 	return m.n
+}
+
+// wholeBlockRefusal reports whether c is a receipt that a caller who may
+// read the event was refused because its Fabric block also holds records
+// the caller may not read: a Fabric receipt carries its whole block, so it
+// goes only to callers who may read all of it (docs/design/0018-commitments.md).
+// The embedded ledger never answers so; there every such receipt is 200.
+func wholeBlockRefusal(want, status int, route string, body []byte) bool {
+	return want == http.StatusOK && status == http.StatusForbidden && route == "receipt" &&
+		bytes.Contains(body, []byte("a Fabric receipt carries its whole block"))
 }

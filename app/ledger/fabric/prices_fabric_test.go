@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +44,11 @@ func TestPricesFabricDifferencing(t *testing.T) {
 		tr, _ := json.Marshal(contract.TradeRequest{TradeID: id, BatchID: batch, Seller: "ProviderMSP", Buyer: "ConsumerMSP",
 			Tokens: int64(10_000 + 1_000*i), Rights: "licence", Purposes: []string{"research"}})
 		terms, _ := json.Marshal(contract.Terms{UnitPrice: price, Currency: "CNY", PriceUnit: "1M tokens"})
-		if _, err := l.Submit(ctx, "ExchangeMSP", contract.FnTrade, tr, map[string][]byte{contract.TransientTerms: terms}); err != nil {
+		salt := make([]byte, 32)
+		if _, err := rand.Read(salt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Submit(ctx, "ExchangeMSP", contract.FnTrade, tr, map[string][]byte{contract.TransientTerms: terms, contract.TransientSalts: salt}); err != nil {
 			t.Fatalf("trade %d: %v", i, err)
 		}
 		prices[id] = price
