@@ -62,6 +62,21 @@ func readBodyFirst(limit int64, deadline time.Duration) echo.MiddlewareFunc {
 	}
 }
 
+// closeUnread closes the connection of a write refused before its body was
+// read (no key, a role that may not call the route, the rate limit): the
+// server would otherwise go on reading the rest of the body, at the client's
+// pace, to reuse the connection.
+func closeUnread(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if _, read := c.Get(bodyKey).([]byte); err != nil && !read && c.Request().ContentLength != 0 {
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
+		}
+		return err
+	}
+}
+
 // readBody returns the body readBodyFirst kept, or reads it (bounded by the
 // route's body limit) when the route has none.
 func readBody(c echo.Context) ([]byte, error) {

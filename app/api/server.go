@@ -7,6 +7,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"log/slog"
@@ -62,6 +63,11 @@ type Config struct {
 	MaxInflightWrites, MaxQueuedWrites int
 	MaxInflightReads, MaxQueuedReads   int
 	QueueWait                          time.Duration
+	// BodyReadTimeout bounds the time a write's body may take to arrive
+	// after its headers (default [BodyReadTimeout]); BulkBodyReadTimeout
+	// does so for bulk trades (default [BulkBodyReadTimeout]). The body is
+	// read before the request takes a write slot.
+	BodyReadTimeout, BulkBodyReadTimeout time.Duration
 	// Console, when set, is served at / and /assets/* without a key: the web
 	// console's static files (package web), which sign in client-side.
 	Console http.Handler
@@ -187,11 +193,11 @@ func (s *Server) routes(cfg Config) {
 	}
 	// post registers a write; roles, when given, are those that may call it.
 	post := func(path string, h echo.HandlerFunc, roles ...string) {
-		limit, deadline, weight := int64(MaxBody), BodyReadTimeout, int64(1)
+		limit, deadline, weight := int64(MaxBody), cmp.Or(cfg.BodyReadTimeout, BodyReadTimeout), int64(1)
 		if path == `/trades\:bulk` {
-			limit, deadline, weight = MaxBulkBody, BulkBodyReadTimeout, bulkWeight
+			limit, deadline, weight = MaxBulkBody, cmp.Or(cfg.BulkBodyReadTimeout, BulkBodyReadTimeout), bulkWeight
 		}
-		mw := append([]echo.MiddlewareFunc{}, guard...)
+		mw := append([]echo.MiddlewareFunc{closeUnread}, guard...)
 		if len(roles) > 0 {
 			mw = append(mw, s.mayCall(roles...))
 		}

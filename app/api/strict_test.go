@@ -161,3 +161,11 @@ func BenchmarkDecodeBulk1000(b *testing.B) {
 		}
 	})
 }
+
+func mustJSONString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
