@@ -4,7 +4,7 @@ GO        ?= go
 TIMEOUT   ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-unit test-fabric bench lint fmt web
+.PHONY: all build test test-unit test-fabric bench lint fmt web vuln
 
 all: build
 
@@ -28,6 +28,10 @@ test-fabric:
 ## bench: run the benchmarks, no tests
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TIMEOUT) ./...
+
+## vuln: govulncheck (pinned) against a vulnerability database built locally from golang.org/x/vulndb (pinned), cached in .cache/; fails on any vulnerability the code reaches (scripts/vuln.sh)
+vuln:
+	scripts/vuln.sh
 
 ## lint: fail on unformatted files, then vet
 lint:

@@ -20,7 +20,9 @@ cmds=(peer orderer configtxgen cryptogen osnadmin)
 command -v go >/dev/null || { echo "install-fabric: go is required" >&2; exit 1; }
 
 version="$(cd "$tools" && GOFLAGS=-mod=readonly go list -m -f '{{.Version}}' github.com/hyperledger/fabric)"
-want="fabric $version $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) $(sha256sum "$tools/go.sum" | cut -c1-16)"
+# The Go version is that of the toolchain building in network/tools (the
+# root module's toolchain line does not apply there).
+want="fabric $version $(cd "$tools" && go env GOVERSION) $(go env GOOS)/$(go env GOARCH) $(sha256sum "$tools/go.sum" | cut -c1-16)"
 
 if [[ "${FABRIC_REBUILD:-0}" != 1 && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   all=1

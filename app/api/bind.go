@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokentrail/tokentrail/app/auth"
+	"github.com/tokentrail/tokentrail/chaincode/contract/strictjson"
 )
 
 // Paging bounds (api.md).
@@ -25,6 +27,7 @@ const (
 )
 
 // decodeBody reads the request body as one JSON value into v, strictly:
+// keys given twice in one object or in another case than the field's,
 // unknown fields, wrong types, trailing data and other media types are
 // refused with a message that names what to fix. Nothing the client sent is
 // quoted except field names, and the answer is JSON-encoded.
@@ -32,7 +35,7 @@ func decodeBody(c echo.Context, v any) error { return decodeJSON(c, v, true) }
 
 // decodeJSON is decodeBody, refusing unknown fields only when strict: bodies
 // in another project's format (OpenLineage events) may carry fields this API
-// does not read.
+// does not read. Duplicate and wrong-case keys are refused either way.
 func decodeJSON(c echo.Context, v any, strict bool) error {
 	r := c.Request()
 	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
@@ -41,10 +44,27 @@ func decodeJSON(c echo.Context, v any, strict bool) error {
 			return statusError(http.StatusUnsupportedMediaType, "send the body as application/json")
 		}
 	}
-	if r.Body == nil || r.Body == http.NoBody {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return unmarshalStrict(body, v, strict)
+}
+
+// unmarshalStrict decodes body, one JSON value, into v with the rules of
+// decodeJSON.
+func unmarshalStrict(body []byte, v any, strict bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("body", "the request body is empty; send a JSON object")
 	}
-	dec := json.NewDecoder(r.Body)
+	if err := strictjson.Check(body, v, !strict); err != nil {
+		var ke *strictjson.Error
+		if errors.As(err, &ke) {
+			return badRequest(ke.Path, "%s; the fields of this request are listed in /api/v1/openapi.json", ke.Error())
+		}
+		return badRequest("body", "the body is not valid JSON for this request")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -52,10 +72,6 @@ func decodeJSON(c echo.Context, v any, strict bool) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return badRequest("body", "unexpected data after the JSON object; send exactly one object")
 	}
 	return nil
@@ -64,10 +80,7 @@ func decodeJSON(c echo.Context, v any, strict bool) error {
 func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		return err
 	case errors.Is(err, io.EOF):
 		return badRequest("body", "the request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -80,9 +93,6 @@ func decodeError(err error) error {
 			field = "body"
 		}
 		return badRequest(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return badRequest(name, "unknown field %q; the fields of this request are listed in /api/v1/openapi.json", name)
 	}
 	return badRequest("body", "the body is not valid JSON for this request")
 }

@@ -170,6 +170,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// bearerKey returns the API key the request presented (authenticate has
+// checked the header's form).
+func bearerKey(c echo.Context) string {
+	_, key, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	return strings.TrimSpace(key)
+}
+
 func identityOf(c echo.Context) auth.Identity {
 	id, _ := c.Get(identityKey).(auth.Identity)
 	return id

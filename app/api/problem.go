@@ -70,6 +70,7 @@ var problemTypes = map[int][2]string{
 	http.StatusNotFound:              {"not-found", "Not found"},
 	http.StatusMethodNotAllowed:      {"method-not-allowed", "Method not allowed"},
 	http.StatusConflict:              {"conflict", "Conflict with the recorded state"},
+	http.StatusRequestTimeout:        {"body-timeout", "The request body did not arrive in time"},
 	http.StatusRequestEntityTooLarge: {"body-too-large", "Request body too large"},
 	http.StatusUnsupportedMediaType:  {"unsupported-media-type", "Unsupported media type"},
 	http.StatusUnprocessableEntity:   {"rule-violation", "A compliance rule refused the request"},

@@ -7,6 +7,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tokentrail/tokentrail/app/service"
+	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
 //go:embed openapi.json
@@ -61,6 +63,11 @@ type Config struct {
 	MaxInflightWrites, MaxQueuedWrites int
 	MaxInflightReads, MaxQueuedReads   int
 	QueueWait                          time.Duration
+	// BodyReadTimeout bounds the time a write's body may take to arrive
+	// after its headers (default [BodyReadTimeout]); BulkBodyReadTimeout
+	// does so for bulk trades (default [BulkBodyReadTimeout]). The body is
+	// read before the request takes a write slot.
+	BodyReadTimeout, BulkBodyReadTimeout time.Duration
 	// Console, when set, is served at / and /assets/* without a key: the web
 	// console's static files (package web), which sign in client-side.
 	Console http.Handler
@@ -77,6 +84,7 @@ type Server struct {
 	writes  *gate // concurrent write requests
 	reads   *gate // concurrent read requests
 	streams *streams
+	roles   roleCache // the pre-admission role check's cache
 }
 
 // New builds the server.
@@ -170,49 +178,66 @@ func (s *Server) routes(cfg Config) {
 		e.GET("/assets/*", console)
 	}
 
-	small := bodyLimit(MaxBody)
 	// Middleware is attached per route rather than to a group: an Echo group
 	// with middleware registers a catch-all that would answer 404 where the
 	// path exists but the method does not (405).
 	// Every request holds a read or write slot while it runs (see
-	// admission.go); a bulk request holds several.
+	// admission.go); a bulk request holds several. A write is authenticated,
+	// checked against the roles that may call its route at all, and its
+	// body read (under a deadline, body.go) before it asks for a slot, so a
+	// slow or unauthorised client never holds one.
 	guard := []echo.MiddlewareFunc{timeout(cfg.RequestTimeout), s.authenticate, s.rateLimit}
-	weight := map[string]int64{`/trades\:bulk`: bulkWeight}
-	v1 := func(method, path string, h echo.HandlerFunc, limit ...echo.MiddlewareFunc) {
-		g := s.reads
-		if method != http.MethodGet {
-			g = s.writes
-		}
-		mw := append(append([]echo.MiddlewareFunc{}, guard...), s.admit(g, max(1, weight[path])))
-		e.Add(method, "/api/v1"+path, h, append(mw, limit...)...)
+	get := func(path string, h echo.HandlerFunc) {
+		mw := append(append([]echo.MiddlewareFunc{}, guard...), s.admit(s.reads, 1))
+		e.Add(http.MethodGet, "/api/v1"+path, h, mw...)
 	}
+	// post registers a write; roles, when given, are those that may call it.
+	post := func(path string, h echo.HandlerFunc, roles ...string) {
+		limit, deadline, weight := int64(MaxBody), cmp.Or(cfg.BodyReadTimeout, BodyReadTimeout), int64(1)
+		if path == `/trades\:bulk` {
+			limit, deadline, weight = MaxBulkBody, cmp.Or(cfg.BulkBodyReadTimeout, BulkBodyReadTimeout), bulkWeight
+		}
+		mw := append([]echo.MiddlewareFunc{closeUnread}, guard...)
+		if len(roles) > 0 {
+			mw = append(mw, s.mayCall(roles...))
+		}
+		mw = append(mw, readBodyFirst(limit, deadline), s.admit(s.writes, weight))
+		e.Add(http.MethodPost, "/api/v1"+path, h, mw...)
+	}
+	const (
+		regulator = contract.RoleRegulator
+		provider  = contract.RoleProvider
+		processor = contract.RoleProcessor
+		exchange  = contract.RoleExchange
+		auditor   = contract.RoleAuditor
+	)
 
-	v1(http.MethodPost, "/participants", s.registerParticipant, small)
-	v1(http.MethodPost, "/participants/:mspId/suspend", s.suspendParticipant, small)
-	v1(http.MethodPost, "/batches", s.collect, small)
-	v1(http.MethodPost, "/processing", s.process, small)
-	v1(http.MethodPost, "/batches/:id/assessments", s.assess, small)
-	v1(http.MethodPost, "/batches/:id/circulations", s.circulate, small)
-	v1(http.MethodPost, "/trades", s.trade, small)
-	v1(http.MethodPost, `/trades\:bulk`, s.tradeBulk, bodyLimit(MaxBulkBody))
-	v1(http.MethodPost, "/batches/:id/audits", s.audit, small)
-	v1(http.MethodPost, "/batches/:id/freeze", s.freeze, small)
-	v1(http.MethodPost, "/batches/:id/unfreeze", s.unfreeze, small)
-	v1(http.MethodPost, "/batches/:id/retire", s.retire, small)
-	v1(http.MethodPost, "/openlineage", s.recordOpenLineage, small)
+	post("/participants", s.registerParticipant, regulator)
+	post("/participants/:mspId/suspend", s.suspendParticipant, regulator)
+	post("/batches", s.collect, provider)
+	post("/processing", s.process) // also the owner of the inputs
+	post("/batches/:id/assessments", s.assess, processor, auditor, exchange)
+	post("/batches/:id/circulations", s.circulate) // any holder (TT-R08)
+	post("/trades", s.trade, exchange)
+	post(`/trades\:bulk`, s.tradeBulk, exchange)
+	post("/batches/:id/audits", s.audit, auditor)
+	post("/batches/:id/freeze", s.freeze, regulator)
+	post("/batches/:id/unfreeze", s.unfreeze, regulator)
+	post("/batches/:id/retire", s.retire) // the regulator or the owner
+	post("/openlineage", s.recordOpenLineage)
 
-	v1(http.MethodGet, "/participants", s.listParticipants)
-	v1(http.MethodGet, "/participants/:mspId", s.getParticipant)
-	v1(http.MethodGet, "/batches", s.listBatches)
-	v1(http.MethodGet, "/batches/:id", s.getBatch)
-	v1(http.MethodGet, "/batches/:id/events", s.history)
-	v1(http.MethodGet, "/batches/:id/lineage", s.lineage)
-	v1(http.MethodGet, "/batches/:id/impact", s.impact)
-	v1(http.MethodGet, "/batches/:id/compliance", s.compliance)
-	v1(http.MethodGet, "/trades", s.listTrades)
-	v1(http.MethodGet, "/prices", s.prices)
-	v1(http.MethodGet, "/events/:eventId/receipt", s.receipt)
-	v1(http.MethodGet, "/ledger", s.ledgerInfo)
+	get("/participants", s.listParticipants)
+	get("/participants/:mspId", s.getParticipant)
+	get("/batches", s.listBatches)
+	get("/batches/:id", s.getBatch)
+	get("/batches/:id/events", s.history)
+	get("/batches/:id/lineage", s.lineage)
+	get("/batches/:id/impact", s.impact)
+	get("/batches/:id/compliance", s.compliance)
+	get("/trades", s.listTrades)
+	get("/prices", s.prices)
+	get("/events/:eventId/receipt", s.receipt)
+	get("/ledger", s.ledgerInfo)
 	// An event stream outlives any request timeout: it ends when the client
 	// goes or the server shuts down (CloseStreams).
 	e.GET("/api/v1/events/stream", s.eventStream, s.authenticate, s.rateLimit)

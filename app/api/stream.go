@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokentrail/tokentrail/app/auth"
 	"github.com/tokentrail/tokentrail/app/service"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
@@ -27,7 +28,58 @@ const (
 	streamRetryMillis = 3000
 	// streamWriteWait bounds one write to a stream's client.
 	streamWriteWait = 30 * time.Second
+	// streamKeyCheck is how often an open stream checks that its API key
+	// is still valid; every event is also checked before it is sent, so a
+	// revoked key's stream ends within this time and receives nothing
+	// after the revocation.
+	streamKeyCheck = 250 * time.Millisecond
+	// streamStatusCheck is how often an open stream asks the ledger whether
+	// its participant is still active: a suspended participant's streams
+	// end (docs/events.md).
+	streamStatusCheck = time.Second
 )
+
+// participantSuspended is the contract's status of a suspended participant.
+const participantSuspended = "suspended"
+
+// revalidator is an [Authenticator] that can check a key against the key
+// store's current content, not a copy up to its recheck interval old.
+type revalidator interface {
+	Revalidate(key string) (auth.Identity, error)
+}
+
+// keyStillValid reports whether the stream's key still grants identity id.
+// A key store that cannot be read is not taken as a revocation.
+func (s *Server) keyStillValid(key string, id auth.Identity) bool {
+	check := s.auth.Authenticate
+	if r, ok := s.auth.(revalidator); ok {
+		check = r.Revalidate
+	}
+	got, err := check(key)
+	switch {
+	case errors.Is(err, auth.ErrUnknownKey):
+		return false
+	case err != nil:
+		return true
+	}
+	return got == id
+}
+
+// participantActive reports whether mspID may still read the ledger: false
+// when its record says suspended or the contract refuses its reads. A
+// ledger that does not answer is not taken as a suspension.
+func (s *Server) participantActive(ctx context.Context, mspID string) bool {
+	raw, err := s.svc.Query(ctx, mspID, contract.FnGetParticipant, contract.IDRequest{ID: mspID})
+	if err != nil {
+		ce, ok := service.ContractError(err)
+		return !ok || ce.Kind != contract.KindForbidden
+	}
+	var p contract.Participant
+	if json.Unmarshal(raw, &p) != nil {
+		return true
+	}
+	return p.Status != participantSuspended
+}
 
 // lastEventIDHeader is the header an SSE client resumes with.
 const lastEventIDHeader = "Last-Event-ID"
@@ -112,7 +164,9 @@ func (s *Server) eventStream(c echo.Context) error {
 
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
-	caller := identityOf(c).MSPID
+	id := identityOf(c)
+	caller := id.MSPID
+	key := bearerKey(c)
 	st, err := s.svc.OpenStream(ctx, caller, after, f)
 	if errors.Is(err, service.ErrCursorAhead) {
 		return badRequest(field, "names a place the ledger has not reached; send the id of an event this stream delivered")
@@ -164,15 +218,39 @@ func (s *Server) eventStream(c echo.Context) error {
 	}
 	tick := time.NewTicker(s.streams.heartbeat)
 	defer tick.Stop()
+	keyTick := time.NewTicker(streamKeyCheck)
+	defer keyTick.Stop()
+	statusTick := time.NewTicker(streamStatusCheck)
+	defer statusTick.Stop()
+	revoked := func() error {
+		s.log.InfoContext(ctx, "event stream ended: its API key was revoked", "org", caller, "keyId", id.KeyID)
+		_ = send(": the API key was revoked\n\n")
+		stop()
+		return nil
+	}
 	for {
 		select {
 		case ev := <-events:
+			if !s.keyStillValid(key, id) {
+				return revoked()
+			}
 			if err := send(formatEvent(ev)); err != nil {
 				stop()
 				return nil
 			}
 		case <-tick.C:
 			if err := send(": heartbeat\n\n"); err != nil {
+				stop()
+				return nil
+			}
+		case <-keyTick.C:
+			if !s.keyStillValid(key, id) {
+				return revoked()
+			}
+		case <-statusTick.C:
+			if !s.participantActive(ctx, caller) {
+				s.log.InfoContext(ctx, "event stream ended: its participant is suspended", "org", caller)
+				_ = send(": the participant is suspended\n\n")
 				stop()
 				return nil
 			}

@@ -46,8 +46,10 @@ func newLiveEnvOn(t *testing.T, l service.Ledger, cfg Config, serverTimeouts tim
 	t.Helper()
 	var err error
 	keys, fixed := devConsortium(t, l)
-	if cfg.Auth, err = auth.NewAuthenticator(nil, fixed); err != nil {
-		t.Fatal(err)
+	if cfg.Auth == nil {
+		if cfg.Auth, err = auth.NewAuthenticator(nil, fixed); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg.Ledger = l
 	if cfg.RequestTimeout == 0 {

@@ -185,8 +185,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 
 // Authenticator resolves presented keys to identities. It serves the keys of
 // the configuration (fixed) and of the store, which it re-reads when the file
-// changes (checked at most once per RecheckEvery), so keys created or revoked
-// with the CLI take effect on a running server within that interval.
+// changes (checked at most once per RecheckEvery, a quarter of a second by
+// default), so keys created or revoked with the CLI take effect on a running
+// server within that interval. [Authenticator.Revalidate] checks the file
+// every time, for long-lived requests (event streams) that must stop as soon
+// as their key is revoked.
 type Authenticator struct {
 	store        *Store
 	fixed        []Key
@@ -203,7 +206,7 @@ type Authenticator struct {
 // NewAuthenticator serves the keys in store (may be nil) and the fixed keys
 // (from configuration). It reads the store once to report a damaged file early.
 func NewAuthenticator(store *Store, fixed []Key) (*Authenticator, error) {
-	a := &Authenticator{store: store, fixed: fixed, RecheckEvery: time.Second, now: time.Now}
+	a := &Authenticator{store: store, fixed: fixed, RecheckEvery: 250 * time.Millisecond, now: time.Now}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.reload(); err != nil {
@@ -224,9 +227,22 @@ func (a *Authenticator) Authenticate(presented string) (Identity, error) {
 	return a.keys.lookup(presented)
 }
 
+// Revalidate is [Authenticator.Authenticate] after checking the store file
+// for changes, however recently it was checked: one stat of the file, and a
+// read when it changed.
+func (a *Authenticator) Revalidate(presented string) (Identity, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.checked = time.Time{}
+	if err := a.refresh(); err != nil {
+		return Identity{}, err
+	}
+	return a.keys.lookup(presented)
+}
+
 func (a *Authenticator) refresh() error {
 	now := a.now()
-	if a.store == nil || now.Sub(a.checked) < a.RecheckEvery {
+	if a.store == nil || (!a.checked.IsZero() && now.Sub(a.checked) < a.RecheckEvery) {
 		return nil
 	}
 	a.checked = now

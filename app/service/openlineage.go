@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
+	"github.com/tokentrail/tokentrail/chaincode/contract/strictjson"
 )
 
 // OpenLineage (https://openlineage.io, spec 2-0-2): tokentrail exports the
@@ -470,8 +471,8 @@ func ProcessRequestFromRunEvent(ns string, ev OLRunEvent) (req contract.ProcessR
 	req.Tool.Name = ev.Job.Name
 	if raw, ok := ev.Job.Facets[FacetTool]; ok {
 		var tf ToolFacet
-		if err := json.Unmarshal(raw, &tf); err != nil {
-			return req, false, "", olInvalid("job.facets."+FacetTool, "must be an object {version, name?}: %s", jsonProblem(err))
+		if err := decodeFacet(raw, &tf, "job.facets."+FacetTool); err != nil {
+			return req, false, "", olFacetError(err, "job.facets."+FacetTool, "must be an object {version, name?}: %s", jsonProblem(err))
 		}
 		if tf.Name != "" {
 			req.Tool.Name = tf.Name
@@ -493,8 +494,8 @@ func ProcessRequestFromRunEvent(ns string, ev OLRunEvent) (req contract.ProcessR
 		return req, false, "", olInvalid("run.facets."+FacetProcessing, "required: {\"operations\": [...]} naming what the run did (cleaning, deduplication, ...)")
 	}
 	var pf ProcessingFacet
-	if err := json.Unmarshal(raw, &pf); err != nil {
-		return req, false, "", olInvalid("run.facets."+FacetProcessing, "must be an object {operations, crossBorder?}: %s", jsonProblem(err))
+	if err := decodeFacet(raw, &pf, "run.facets."+FacetProcessing); err != nil {
+		return req, false, "", olFacetError(err, "run.facets."+FacetProcessing, "must be an object {operations, crossBorder?}: %s", jsonProblem(err))
 	}
 	if len(pf.Operations) == 0 {
 		return req, false, "", olInvalid("run.facets."+FacetProcessing+".operations", "required: at least one operation")
@@ -528,8 +529,8 @@ func ProcessRequestFromRunEvent(ns string, ev OLRunEvent) (req contract.ProcessR
 			return req, false, "", olInvalid(f+".facets."+FacetTokens, "required: {\"count\", \"tokenizer\"}: the output's measured token count")
 		}
 		var tf TokensFacet
-		if err := json.Unmarshal(raw, &tf); err != nil {
-			return req, false, "", olInvalid(f+".facets."+FacetTokens, "must be an object {count, tokenizer}: %s", jsonProblem(err))
+		if err := decodeFacet(raw, &tf, f+".facets."+FacetTokens); err != nil {
+			return req, false, "", olFacetError(err, f+".facets."+FacetTokens, "must be an object {count, tokenizer}: %s", jsonProblem(err))
 		}
 		o.Tokens = contract.Tokens{Count: tf.Count, Tokenizer: tf.Tokenizer}
 		raw, ok = d.Facets[FacetBatch]
@@ -537,8 +538,8 @@ func ProcessRequestFromRunEvent(ns string, ev OLRunEvent) (req contract.ProcessR
 			return req, false, "", olInvalid(f+".facets."+FacetBatch, "required: {\"contentDigest\", \"sizeBytes\", \"records\"} of the output")
 		}
 		var bf BatchFacet
-		if err := json.Unmarshal(raw, &bf); err != nil {
-			return req, false, "", olInvalid(f+".facets."+FacetBatch, "must be an object {contentDigest, sizeBytes, records, ...}: %s", jsonProblem(err))
+		if err := decodeFacet(raw, &bf, f+".facets."+FacetBatch); err != nil {
+			return req, false, "", olFacetError(err, f+".facets."+FacetBatch, "must be an object {contentDigest, sizeBytes, records, ...}: %s", jsonProblem(err))
 		}
 		switch {
 		case bf.ContentDigest == "":
@@ -564,6 +565,39 @@ func cutLast(s, sep string) (before, after string, found bool) {
 		return s[:i], s[i+len(sep):], true
 	}
 	return s, "", false
+}
+
+// facetKeyError is a facet key that strictjson refused, with its full path.
+type facetKeyError struct {
+	path string
+	err  *strictjson.Error
+}
+
+func (e *facetKeyError) Error() string { return e.err.Error() }
+
+// decodeFacet decodes a facet. Keys a facet's fields do not name are
+// allowed (facets are other producers' objects too), but a key given twice
+// or in another case than the field's is refused: encoding/json would
+// otherwise take the last one, or match it to the field anyway.
+func decodeFacet(raw json.RawMessage, v any, path string) error {
+	if err := strictjson.Check(raw, v, true); err != nil {
+		var ke *strictjson.Error
+		if errors.As(err, &ke) {
+			return &facetKeyError{path: path + "." + ke.Path, err: ke}
+		}
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// olFacetError is the error for a facet that did not decode: a refused key
+// is named by its path, anything else described after the facet's shape.
+func olFacetError(err error, field, format string, a ...any) error {
+	var fe *facetKeyError
+	if errors.As(err, &fe) {
+		return olInvalid(fe.path, "%s", fe.err.Error())
+	}
+	return olInvalid(field, format, a...)
 }
 
 // jsonProblem says what is wrong with a facet's JSON without quoting it.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tokentrail/tokentrail/chaincode/contract/strictjson"
 )
 
 // Contract runs transactions. It holds no state of its own; one value may be
@@ -330,11 +332,19 @@ func (t *txn) newUUID() string {
 	return u.String()
 }
 
-// decode reads a JSON request strictly: unknown fields and trailing data are
-// refused, with an error that names the problem.
+// decode reads a JSON request strictly: keys given twice in one object, keys
+// that match a field only if case is ignored, unknown fields and trailing
+// data are refused, with an error that names the key by its path.
 func decode(args []byte, v any) error {
 	if len(bytes.TrimSpace(args)) == 0 {
 		return invalid("body", "request body is empty")
+	}
+	if err := strictjson.Check(args, v, false); err != nil {
+		var ke *strictjson.Error
+		if errors.As(err, &ke) {
+			return invalid(ke.Path, "%s", ke.Error())
+		}
+		return invalid("body", "malformed JSON: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
@@ -359,9 +369,6 @@ func decodeError(err error) error {
 		return invalid(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se):
 		return invalid("body", "malformed JSON at byte %d: %v", se.Offset, se)
-	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field ")):
-		name := err.Error()[len("json: unknown field "):]
-		return invalid(trimQuotes(name), "unknown field %s", name)
 	default:
 		return invalid("body", "malformed JSON: %v", err)
 	}
@@ -380,11 +387,4 @@ func jsonKind(goKind string) string {
 	default:
 		return "object"
 	}
-}
-
-func trimQuotes(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return s[1 : len(s)-1]
-	}
-	return s
 }

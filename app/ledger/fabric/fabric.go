@@ -337,7 +337,7 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 			return ledger.Result{}, err
 		}
 		st, err := l.commit(ctx, route, tx)
-		var ce *client.CommitError
+		var ce *InvalidTxError
 		if errors.As(err, &ce) && retryable(ce.Code) && attempt < maxEndorsements {
 			l.stats.reendorsements.Add(1)
 			l.log.Info("transaction lost a read conflict; endorsing afresh", "tx", ce.TransactionID, "code", ce.Code.String(), "attempt", attempt)
@@ -499,8 +499,22 @@ func (l *Ledger) commit(ctx context.Context, route []*orgGateway, tx *client.Tra
 			submit = false
 			continue
 		}
-		return nil, &client.CommitError{TransactionID: st.TransactionID, Code: st.Code}
+		return nil, &InvalidTxError{TransactionID: st.TransactionID, Code: st.Code}
 	}
+}
+
+// InvalidTxError is a transaction that was ordered into a block but marked
+// invalid by the peers' validation (an MVCC read conflict, an endorsement
+// policy failure, ...): nothing it wrote is in the state. (The gateway
+// client's own CommitError cannot be built outside its package with a
+// message: its Error() would be empty.)
+type InvalidTxError struct {
+	TransactionID string
+	Code          peer.TxValidationCode
+}
+
+func (e *InvalidTxError) Error() string {
+	return fmt.Sprintf("transaction %s was committed invalid with validation code %s (%d)", e.TransactionID, e.Code.String(), int32(e.Code))
 }
 
 // Evaluate runs the query fn as org on its gateway peer, or, when that peer

@@ -1,6 +1,7 @@
 package contracttest
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -437,6 +438,37 @@ var scenarios = []scenario{
 		}
 		_, err = h.l.Submit(provider, contract.FnCollect, []byte(`{"name":`), nil)
 		h.wantErr(err, contract.KindInvalid, "")
+		// Keys are matched exactly and given once, at any depth: a valid
+		// request with one key repeated or recased is refused by its path.
+		valid, err := json.Marshal(h.batchReq("strict"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ from, to, field string }{
+			{`"personalInfo":"none"`, `"personalInfo":"none","PersonalInfo":"sensitive"`, "PersonalInfo"},
+			{`"personalInfo":`, `"personalInfo":"sensitive","personalInfo":`, "personalInfo"},
+			{`"name":`, `"Name":`, "Name"},
+			{`"tokenizer":`, `"tokenizer":"x","tokenizer":`, "tokens.tokenizer"},
+			{`"type":`, `"TYPE":`, "source.TYPE"},
+		} {
+			if !bytes.Contains(valid, []byte(c.from)) {
+				t.Fatalf("request without %s: %s", c.from, valid)
+			}
+			body := bytes.Replace(valid, []byte(c.from), []byte(c.to), 1)
+			_, err := h.l.Submit(provider, contract.FnCollect, body, nil)
+			if ce := h.wantErr(err, contract.KindInvalid, ""); ce.Field != c.field {
+				t.Errorf("%s: field %q, want %q (%s)", c.to, ce.Field, c.field, ce.Detail)
+			}
+		}
+		trades, err := json.Marshal(contract.BulkTradeRequest{Trades: []contract.TradeRequest{{TradeID: "a"}, {TradeID: "b"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bytes.Replace(trades, []byte(`"tradeId":"b"`), []byte(`"tradeId":"b","tradeId":"c"`), 1)
+		_, err = h.l.Submit(exchange, contract.FnTradeBulk, body, nil)
+		if ce := h.wantErr(err, contract.KindInvalid, ""); ce.Field != "trades[1].tradeId" {
+			t.Errorf("bulk duplicate: field %q (%s)", ce.Field, ce.Detail)
+		}
 		var page contract.Page[contract.Batch]
 		h.mustQuery(regulator, contract.FnListBatches, contract.ListBatchesRequest{}, &page)
 		if len(page.Items) != 0 {
