@@ -252,14 +252,33 @@ metric() {
 }
 
 # consensus_leader: the orderer that leads the channel's consensus, as the
-# running orderers report it: the Raft leader, or with BFT the leader of the
-# current view (a leader that is down is not named). Exit 1 when none.
+# running orderers report it: the Raft leader; with BFT, the leader of the
+# current view by the consenter ID most running orderers name (at least two
+# must agree: an orderer that was down reports the view it last saw). A
+# leader that is down is not named. Exit 1 when there is none.
 consensus_leader() {
-  local o name=consensus_etcdraft_is_leader
-  [[ "$ORDERER_TYPE_SET" == bft ]] && name=consensus_BFT_is_leader
+  local o
+  if [[ "$ORDERER_TYPE_SET" == bft ]]; then
+    local -A votes=()
+    local id best="" n=0
+    for o in "${ORDERERS[@]}"; do
+      alive "$o" || continue
+      id="$(metric "$(orderer_ops_port "$o")" consensus_BFT_leader_id "{channel=\"$CHANNEL\"}")"
+      [[ "$id" =~ ^[1-9][0-9]*$ ]] || continue
+      votes[$id]=$((${votes[$id]:-0} + 1))
+    done
+    for id in "${!votes[@]}"; do
+      if [[ ${votes[$id]} -gt $n ]]; then best=$id n=${votes[$id]}; fi
+    done
+    [[ $n -ge 2 && $best -le ${#ORDERERS[@]} ]] || return 1
+    o="${ORDERERS[$((best - 1))]}" # consenter ID N is ordererN
+    alive "$o" || return 1
+    echo "$o"
+    return 0
+  fi
   for o in "${ORDERERS[@]}"; do
     alive "$o" || continue
-    if [[ "$(metric "$(orderer_ops_port "$o")" "$name" "{channel=\"$CHANNEL\"}")" == 1 ]]; then
+    if [[ "$(metric "$(orderer_ops_port "$o")" consensus_etcdraft_is_leader "{channel=\"$CHANNEL\"}")" == 1 ]]; then
       echo "$o"
       return 0
     fi
