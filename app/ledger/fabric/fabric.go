@@ -613,7 +613,10 @@ func transient(err error) bool {
 // ("request already processed"). The gateway passes each orderer's answer
 // only as text.
 func alreadyOrdered(err error) bool {
-	st := status.Convert(err)
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
 	msgs := []string{st.Message()}
 	for _, d := range st.Details() {
 		if m, ok := d.(interface{ GetMessage() string }); ok {
