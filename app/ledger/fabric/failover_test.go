@@ -576,8 +576,10 @@ func TestFabricFaults(t *testing.T) {
 			stalled.end = time.Now()
 			mustNetctl(t, "start", down[0])
 			// Writes resume with three of four before the fourth returns.
+			// The orderer that comes back catches up and the stalled view
+			// change completes first: 33 and 59 s in the runs measured.
 			restarted := time.Now()
-			for time.Since(restarted) < 60*time.Second {
+			for time.Since(restarted) < 120*time.Second {
 				if h, err := heightOn(ctx, l.routes["RegulatorMSP"][0], "RegulatorMSP", n.Channel); err == nil && h > h1 {
 					resumedAfter = time.Since(restarted)
 					break
@@ -585,7 +587,7 @@ func TestFabricFaults(t *testing.T) {
 				time.Sleep(200 * time.Millisecond)
 			}
 			if resumedAfter == 0 {
-				t.Errorf("no block ordered within 60 s of %s coming back (three of four orderers)", down[0])
+				t.Errorf("no block ordered within 120 s of %s coming back (three of four orderers)", down[0])
 			}
 			sleep(5 * time.Second)
 			mustNetctl(t, "start", down[1])
