@@ -9,7 +9,8 @@
 #                                    ceiling of the same writes in the same blocks; then a ledger
 #                                    preloaded with $EVENTS (1,000,000) events and the reads
 #   scripts/bench-load.sh fabric     the development Fabric network (network/.dev; brought up, and
-#                                    cleaned afterwards, if it is not running): the onekey
+#                                    cleaned afterwards, if it is not running; FABRIC_BASE_PORT and
+#                                    ORDERER_TYPE=raft|bft choose the network it brings up): the onekey
 #                                    chaincode's rate (the ceiling), single-event writes, bulk
 #                                    trades, a preload of $EVENTS (100,000) events and the reads
 #
@@ -181,7 +182,7 @@ if [[ "$mode" == embedded ]]; then
   stop_serve
   rm -rf "$r"
 else
-  if ! scripts/network.sh status >/dev/null 2>&1 || ! scripts/network.sh status | grep -q 'Raft leader:'; then
+  if ! scripts/network.sh status >/dev/null 2>&1 || ! scripts/network.sh status | grep -Eq '(Raft|BFT) leader:'; then
     say "no running network: bringing one up"
     FABRIC_PROFILE="${PROFILE:-0}" scripts/network.sh up >&2
     net_started=1
@@ -189,7 +190,7 @@ else
   if ! grep -q '"onekey"' network/.dev/network.json; then
     FABRIC_PROFILE="${PROFILE:-0}" scripts/network.sh deploy onekey ./chaincode/cmd/onekey-cc >&2
   fi
-  grep -E 'BatchTimeout|MaxMessageCount' network/.dev/config/configtx.yaml | sed 's/^ */configtx: /' >>"$OUT/machine-start.txt" || true
+  grep -E 'OrdererType|BatchTimeout|MaxMessageCount|RequestBatchMaxInterval' network/.dev/config/configtx.yaml | sed 's/^ */configtx: /' >>"$OUT/machine-start.txt" || true
   keys="network/.dev/dev-credentials.json"
   f="$WORK/data-fabric"
   start_serve "$f" --ledger fabric --config network/.dev/tokentrail.yaml

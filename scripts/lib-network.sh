@@ -19,7 +19,16 @@ CCDIR="$DEV/chaincode"
 
 CHANNEL="${CHANNEL:-tokentrail}"
 DOMAIN="tokentrail.test"
+# The ordering nodes. With Raft (the default) three nodes of one ordering
+# organisation, OrdererMSP; with BFT (ORDERER_TYPE=bft) four, each run by one
+# of the members that run a peer, under an orderer organisation of its own
+# (orderer1: RegulatorOrdererMSP, orderer2: ProviderOrdererMSP,
+# orderer3: ExchangeOrdererMSP, orderer4: AuditorOrdererMSP). load_ports sets
+# ORDERERS from the orderer type the network was created with.
 ORDERERS=(orderer1 orderer2 orderer3)
+ALL_ORDERERS=(orderer1 orderer2 orderer3 orderer4)
+BFT_OPERATORS=(regulator provider exchange auditor)
+ORDERER_TYPE_SET=raft
 PEER_ORGS=(regulator provider exchange auditor)
 ORGS=(regulator provider exchange auditor processor consumer)
 # Organisations without a peer submit through another organisation's peer.
@@ -37,29 +46,45 @@ DEFAULT_CC_POLICY="OutOf(2, 'RegulatorMSP.peer', 'ProviderMSP.peer', 'ExchangeMS
 # ----------------------------------------------------------------- ports ---
 # One block of ports per node, from FABRIC_BASE_PORT (default 7050):
 #   ordererN        base+10*(N-1)     +0 gRPC, +1 admin (osnadmin), +2 operations, +3 pprof
+#                   (N = 1..3 with Raft, 1..4 with BFT: orderer4 at base+30..33)
 #   peer of org k   base+100+10*k     +0 gRPC, +1 chaincode listener, +2 operations, +3 pprof
 #   chaincode slot  base+200+slot     (tokentrail slot 0, onekey slot 1, others next free);
 #                   its pprof at +50 (base+250+slot)
-# The base port is fixed into the channel configuration when the genesis block
-# is made; it is saved in network/.dev/ports.env and reused afterwards.
+# The highest port is base+299 (base 7050: 7349; base 9050: 9349).
+# The base port and the orderer type are fixed into the channel configuration
+# when the genesis block is made; they are saved in network/.dev/ports.env and
+# reused afterwards.
 
 load_ports() {
-  local saved="$DEV/ports.env" base
+  local saved="$DEV/ports.env" base otype
   if [[ -f "$saved" ]]; then
     base="$(sed -n 's/^FABRIC_BASE_PORT=//p' "$saved")"
+    otype="$(sed -n 's/^ORDERER_TYPE=//p' "$saved")"
+    otype="${otype:-raft}" # networks created before BFT was an option
     if [[ -n "${FABRIC_BASE_PORT:-}" && "$FABRIC_BASE_PORT" != "$base" ]]; then
       warn "FABRIC_BASE_PORT=$FABRIC_BASE_PORT ignored: this network was created with $base (run 'clean' to change it)"
     fi
+    if [[ -n "${ORDERER_TYPE:-}" && "${ORDERER_TYPE,,}" != "$otype" ]]; then
+      warn "ORDERER_TYPE=$ORDERER_TYPE ignored: this network was created with $otype (run 'clean' to change it)"
+    fi
   else
     base="${FABRIC_BASE_PORT:-7050}"
+    otype="${ORDERER_TYPE:-raft}"
+    otype="${otype,,}"
   fi
   [[ "$base" =~ ^[0-9]+$ && "$base" -ge 1024 && "$base" -le 65000 ]] || die "bad FABRIC_BASE_PORT: $base"
+  case "$otype" in
+    raft) ORDERERS=(orderer1 orderer2 orderer3) ;;
+    bft) ORDERERS=("${ALL_ORDERERS[@]}") ;;
+    *) die "bad ORDERER_TYPE: $otype (raft or bft)" ;;
+  esac
   BASE_PORT="$base"
+  ORDERER_TYPE_SET="$otype"
 }
 
 save_ports() {
   mkdir -p "$DEV"
-  [[ -f "$DEV/ports.env" ]] || echo "FABRIC_BASE_PORT=$BASE_PORT" >"$DEV/ports.env"
+  [[ -f "$DEV/ports.env" ]] || printf 'FABRIC_BASE_PORT=%s\nORDERER_TYPE=%s\n' "$BASE_PORT" "$ORDERER_TYPE_SET" >"$DEV/ports.env"
 }
 
 orderer_index() { local i; for i in "${!ORDERERS[@]}"; do [[ "${ORDERERS[$i]}" == "$1" ]] && echo "$i" && return; done; return 1; }
@@ -86,12 +111,25 @@ org_tls_ca() { echo "$(org_dir "$1")/tlsca/tlsca.$(org_domain "$1")-cert.pem"; }
 admin_msp() { echo "$(org_dir "$1")/users/Admin@$(org_domain "$1")/msp"; }
 user_msp() { echo "$(org_dir "$1")/users/User1@$(org_domain "$1")/msp"; }
 
-ORDERER_ORG_DIR_REL="ordererOrganizations/orderer.$DOMAIN"
-orderer_org_dir() { echo "$CRYPTO/$ORDERER_ORG_DIR_REL"; }
-orderer_host() { echo "$1.orderer.$DOMAIN"; }
-orderer_dir() { echo "$(orderer_org_dir)/orderers/$(orderer_host "$1")"; }
-orderer_tls_ca() { echo "$(orderer_org_dir)/tlsca/tlsca.orderer.$DOMAIN-cert.pem"; }
-orderer_admin_tls() { echo "$(orderer_org_dir)/users/Admin@orderer.$DOMAIN/tls"; }
+# Orderer identities. With Raft every orderer is of OrdererMSP
+# (orderer.tokentrail.test); with BFT ordererN is of the orderer organisation
+# of the N-th member that runs a peer (orderer.<member>.tokentrail.test).
+orderer_operator() { [[ "$ORDERER_TYPE_SET" == bft ]] && echo "${BFT_OPERATORS[$(orderer_index "$1")]}"; return 0; }
+orderer_domain() {
+  local op
+  op="$(orderer_operator "$1")"
+  if [[ -n "$op" ]]; then echo "orderer.$op.$DOMAIN"; else echo "orderer.$DOMAIN"; fi
+}
+orderer_msp_id() {
+  local op
+  op="$(orderer_operator "$1")"
+  if [[ -n "$op" ]]; then echo "${op^}OrdererMSP"; else echo OrdererMSP; fi
+}
+orderer_org_dir() { echo "$CRYPTO/ordererOrganizations/$(orderer_domain "$1")"; }
+orderer_host() { echo "$1.$(orderer_domain "$1")"; }
+orderer_dir() { echo "$(orderer_org_dir "$1")/orderers/$(orderer_host "$1")"; }
+orderer_tls_ca() { echo "$(orderer_org_dir "$1")/tlsca/tlsca.$(orderer_domain "$1")-cert.pem"; }
+orderer_admin_tls() { echo "$(orderer_org_dir "$1")/users/Admin@$(orderer_domain "$1")/tls"; }
 
 CCAAS_ORG_DIR_REL="peerOrganizations/ccaas.$DOMAIN"
 ccaas_server_tls() { echo "$CRYPTO/$CCAAS_ORG_DIR_REL/peers/server.ccaas.$DOMAIN/tls"; }
@@ -213,8 +251,31 @@ metric() {
   { http_get "$1" /metrics || true; } | awk -v n="$2" -v l="$3" '$1 == n l && !found {print $2; found = 1}'
 }
 
-raft_leader() {
+# consensus_leader: the orderer that leads the channel's consensus, as the
+# running orderers report it: the Raft leader; with BFT, the leader of the
+# current view by the consenter ID most running orderers name (at least two
+# must agree: an orderer that was down reports the view it last saw). A
+# leader that is down is not named. Exit 1 when there is none.
+consensus_leader() {
   local o
+  if [[ "$ORDERER_TYPE_SET" == bft ]]; then
+    local -A votes=()
+    local id best="" n=0
+    for o in "${ORDERERS[@]}"; do
+      alive "$o" || continue
+      id="$(metric "$(orderer_ops_port "$o")" consensus_BFT_leader_id "{channel=\"$CHANNEL\"}")"
+      [[ "$id" =~ ^[1-9][0-9]*$ ]] || continue
+      votes[$id]=$((${votes[$id]:-0} + 1))
+    done
+    for id in "${!votes[@]}"; do
+      if [[ ${votes[$id]} -gt $n ]]; then best=$id n=${votes[$id]}; fi
+    done
+    [[ $n -ge 2 && $best -le ${#ORDERERS[@]} ]] || return 1
+    o="${ORDERERS[$((best - 1))]}" # consenter ID N is ordererN
+    alive "$o" || return 1
+    echo "$o"
+    return 0
+  fi
   for o in "${ORDERERS[@]}"; do
     alive "$o" || continue
     if [[ "$(metric "$(orderer_ops_port "$o")" consensus_etcdraft_is_leader "{channel=\"$CHANNEL\"}")" == 1 ]]; then
@@ -223,6 +284,19 @@ raft_leader() {
     fi
   done
   return 1
+}
+
+consensus_name() { if [[ "$ORDERER_TYPE_SET" == bft ]]; then echo BFT; else echo Raft; fi; }
+
+# bft_ready: true when at least a quorum (3 of 4) of the orderers are up and
+# report the channel's BFT cluster with all four consenters.
+bft_ready() {
+  local o n=0
+  for o in "${ORDERERS[@]}"; do
+    alive "$o" || continue
+    [[ "$(metric "$(orderer_ops_port "$o")" consensus_BFT_cluster_size "{channel=\"$CHANNEL\"}")" == "${#ORDERERS[@]}" ]] && n=$((n + 1))
+  done
+  [[ $n -ge 3 ]]
 }
 
 # ------------------------------------------------------------- peer CLI ---
@@ -249,7 +323,7 @@ peer_cli() { local org="$1" who="$2"; shift 2; as_org "$org" "$who" "$BIN/peer" 
 
 # orderer_flags: sets ORDERER_FLAGS, the peer CLI flags to reach an orderer.
 orderer_flags() {
-  ORDERER_FLAGS=(-o "127.0.0.1:$(orderer_port orderer1)" --tls --cafile "$(orderer_tls_ca)")
+  ORDERER_FLAGS=(-o "127.0.0.1:$(orderer_port orderer1)" --tls --cafile "$(orderer_tls_ca orderer1)")
 }
 
 # retry N SECONDS CMD...: runs CMD up to N times, SECONDS apart.

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # A real Hyperledger Fabric network on this machine, as native processes on
-# 127.0.0.1 (no containers): 3 Raft orderers, one LevelDB peer for each of the
-# regulator, provider, exchange and auditor, processor and consumer as channel
-# members without peers, one channel, chaincode as a service.
+# 127.0.0.1 (no containers): 3 Raft orderers (or, with ORDERER_TYPE=bft, 4
+# SmartBFT orderers, one run by each of the regulator, provider, exchange and
+# auditor), one LevelDB peer for each of the regulator, provider, exchange and
+# auditor, processor and consumer as channel members without peers, one
+# channel, chaincode as a service.
 #
 #   scripts/network.sh up              start (or resume) everything, deploy the chaincode
 #   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
-#   scripts/network.sh status          nodes, PIDs, liveness, memory, Raft leader
+#   scripts/network.sh status          nodes, PIDs, liveness, memory, consensus leader
 #   scripts/network.sh down            stop the processes 'up' started; keep the ledgers
 #   scripts/network.sh clean           down, then delete network/.dev
 #
-# One node at a time (for fault tests; NODE as 'status' prints it: orderer1..3,
+# One node at a time (for fault tests; NODE as 'status' prints it: orderer1..3 (..4 with BFT),
 # peer0.<org>.tokentrail.test, cc-<chaincode>). Signals go to the PID 'up'
 # recorded, never to a process found by name:
 #   scripts/network.sh stop NODE       SIGTERM (SIGKILL after 10 s)
 #   scripts/network.sh kill NODE       SIGKILL at once
 #   scripts/network.sh start NODE      start it again with the same configuration and data
-#   scripts/network.sh leader          print the Raft leader's name (exit 1 when none)
+#   scripts/network.sh leader          print the consensus leader's name: the Raft leader, or the
+#                                      BFT leader of the current view (exit 1 when none is up)
 #
 # Environment (all optional):
 #   CHAINCODE_NAME   chaincode deployed by 'up' (default tokentrail)
@@ -28,6 +31,8 @@
 #                    tokentrail, none for other names; "none" for none)
 #   CHAINCODE_TLS    1 (default): mutual TLS between peers and chaincode servers; 0: plain
 #   FABRIC_BASE_PORT first port of the network (default 7050, see scripts/lib-network.sh)
+#   ORDERER_TYPE     raft (default) or bft: the ordering service of a new network (kept, like
+#                    the base port, in network/.dev/ports.env until 'clean')
 #   FABRIC_PROFILE   1: nodes and chaincode servers serve Go pprof on loopback (peers at
 #                    their port + 3, orderers at theirs + 3, chaincode servers at theirs + 50)
 #   FABRIC_HISTORY_DB true: peers keep Fabric's key history database (default false:
@@ -47,8 +52,28 @@ ensure_binaries() {
   "$NET_ROOT/scripts/install-fabric.sh"
 }
 
+# The tokentrail command writes the configuration files (configtx.yaml,
+# network.json, connection profiles, chaincode connection.json) with real
+# YAML and JSON encoders: tokentrail fabric network-files / ccaas-connection.
+TT="$BIN/tokentrail"
+ensure_tool() {
+  (cd "$NET_ROOT" && go build -o "$TT.new" ./app/cmd/tokentrail) || die "go build ./app/cmd/tokentrail failed"
+  mv "$TT.new" "$TT"
+}
+
+# network_files configtx|app: writes the files of that stage for this network.
+network_files() {
+  [[ -x "$TT" ]] || ensure_tool
+  "$TT" fabric network-files "$1" --dev "$DEV" --base-port "$BASE_PORT" --orderer-type "$ORDERER_TYPE_SET" \
+    --channel "$CHANNEL" --chaincode "${CHAINCODE_NAME:-tokentrail}" >/dev/null || die "tokentrail fabric network-files $1 failed"
+}
+
 ensure_crypto() {
-  [[ -d "$CRYPTO" ]] && return 0
+  if [[ -d "$CRYPTO" ]]; then
+    [[ -d "$(orderer_org_dir "${ORDERERS[-1]}")" ]] ||
+      die "the crypto material in network/.dev predates $(consensus_name) orderers (run 'clean')"
+    return 0
+  fi
   say "generating crypto material (cryptogen)"
   rm -rf "$CRYPTO.tmp"
   "$BIN/cryptogen" generate --config="$NET_DIR/crypto-config.yaml" --output="$CRYPTO.tmp" >/dev/null
@@ -70,16 +95,9 @@ ensure_config() {
   chmod u+w "$CFG/orderer.yaml" "$CFG/core.yaml"
   grep -q '^[[:space:]]*endpoint:.*docker.sock' "$CFG/core.yaml" && die "could not blank vm.endpoint in core.yaml"
 
-  sed -e "s/@@ORDERER1_PORT@@/$(orderer_port orderer1)/g" \
-    -e "s/@@ORDERER2_PORT@@/$(orderer_port orderer2)/g" \
-    -e "s/@@ORDERER3_PORT@@/$(orderer_port orderer3)/g" \
-    -e "s/@@REGULATOR_PEER_PORT@@/$(peer_port regulator)/g" \
-    -e "s/@@PROVIDER_PEER_PORT@@/$(peer_port provider)/g" \
-    -e "s/@@EXCHANGE_PEER_PORT@@/$(peer_port exchange)/g" \
-    -e "s/@@AUDITOR_PEER_PORT@@/$(peer_port auditor)/g" \
-    "$NET_DIR/configtx.yaml.tmpl" >"$CFG/configtx.yaml"
-  grep -q '@@[A-Z0-9_]*@@' "$CFG/configtx.yaml" && die "unrendered placeholder in configtx.yaml"
-  return 0
+  # The channel configuration: written by tokentrail fabric network-files
+  # (app/cmd/tokentrail/fabricnet.go) for this base port and orderer type.
+  network_files configtx
 }
 
 ensure_genesis() {
@@ -96,9 +114,10 @@ ensure_genesis() {
 # ----------------------------------------------------------------- nodes ---
 
 start_orderer() {
-  local o="$1" dir tls admintls
+  local o="$1" dir tls consensus=etcdraft
   alive "$o" && return 0
   dir="$(orderer_dir "$o")"
+  [[ "$ORDERER_TYPE_SET" == bft ]] && consensus=bft
   tls="$dir/tls"
   mkdir -p "$DATA/$o"
   local -a prof=()
@@ -109,7 +128,7 @@ start_orderer() {
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
     ORDERER_GENERAL_LISTENADDRESS=127.0.0.1 \
     ORDERER_GENERAL_LISTENPORT="$(orderer_port "$o")" \
-    ORDERER_GENERAL_LOCALMSPID=OrdererMSP \
+    ORDERER_GENERAL_LOCALMSPID="$(orderer_msp_id "$o")" \
     ORDERER_GENERAL_LOCALMSPDIR="$dir/msp" \
     ORDERER_GENERAL_BOOTSTRAPMETHOD=none \
     ORDERER_GENERAL_TLS_ENABLED=true \
@@ -130,10 +149,10 @@ start_orderer() {
     ORDERER_OPERATIONS_LISTENADDRESS="127.0.0.1:$(orderer_ops_port "$o")" \
     ORDERER_METRICS_PROVIDER=prometheus \
     ORDERER_FILELEDGER_LOCATION="$DATA/$o/ledger" \
-    ORDERER_CONSENSUS_WALDIR="$DATA/$o/etcdraft/wal" \
-    ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/etcdraft/snapshot" \
+    ORDERER_CONSENSUS_WALDIR="$DATA/$o/$consensus/wal" \
+    ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/$consensus/snapshot" \
     "${prof[@]}"
-  say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"))"
+  say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"), $(orderer_msp_id "$o"))"
 }
 
 start_peer() {
@@ -177,9 +196,10 @@ start_peer() {
 
 join_orderers() {
   local o admintls
-  admintls="$(orderer_admin_tls)"
   for o in "${ORDERERS[@]}"; do
-    local -a osn=(-o "127.0.0.1:$(orderer_admin_port "$o")" --ca-file "$(orderer_tls_ca)"
+    # Each orderer is administered by its own organisation's admin.
+    admintls="$(orderer_admin_tls "$o")"
+    local -a osn=(-o "127.0.0.1:$(orderer_admin_port "$o")" --ca-file "$(orderer_tls_ca "$o")"
       --client-cert "$admintls/client.crt" --client-key "$admintls/client.key")
     # osnadmin exits 0 whatever the HTTP status; read the status line.
     if "$BIN/osnadmin" channel list "${osn[@]}" --channelID "$CHANNEL" 2>/dev/null | grep -q '^Status: 200'; then
@@ -205,16 +225,23 @@ join_peers() {
   done
 }
 
-wait_raft_leader() {
+# wait_consensus: with Raft, until a leader is elected; with BFT, until a
+# quorum of orderers (3 of 4) run the channel with all four consenters.
+wait_consensus() {
   local i leader
   for i in $(seq 1 300); do
-    if leader="$(raft_leader)"; then
+    if [[ "$ORDERER_TYPE_SET" == bft ]]; then
+      if bft_ready; then
+        say "BFT: a quorum of the ${#ORDERERS[@]} orderers runs channel $CHANNEL"
+        return 0
+      fi
+    elif leader="$(consensus_leader)"; then
       say "Raft leader: $leader"
       return 0
     fi
     sleep 0.1
   done
-  die "no Raft leader after 30 s (see network/.dev/logs/orderer*.log)"
+  die "$(consensus_name) ordering not ready after 30 s (see network/.dev/logs/orderer*.log)"
 }
 
 # Peers of different organisations find each other through the anchor peers
@@ -260,8 +287,6 @@ cc_slot_port() {
   echo $((BASE_PORT + 200 + slot))
 }
 
-pem_json() { awk '{printf "%s\\n", $0}' "$1"; }
-
 # build_package NAME PORT: writes the CCaaS package (metadata.json with type
 # ccaas + code.tar.gz with connection.json), byte for byte reproducible so the
 # package ID only changes when the connection details do.
@@ -269,24 +294,15 @@ build_package() {
   local name="$1" port="$2" dir="$CCDIR/$1"
   local src="$dir/pkg"
   rm -rf "$src" && mkdir -p "$src/code"
+  local -a tls=()
+  [[ -x "$TT" ]] || ensure_tool
   if [[ "${CHAINCODE_TLS:-1}" == 1 ]]; then
     local c
     c="$(ccaas_client_tls)"
-    cat >"$src/code/connection.json" <<EOF
-{
-  "address": "127.0.0.1:$port",
-  "dial_timeout": "10s",
-  "tls_required": true,
-  "client_auth_required": true,
-  "client_key": "$(pem_json "$c/client.key")",
-  "client_cert": "$(pem_json "$c/client.crt")",
-  "root_cert": "$(pem_json "$(ccaas_server_tls)/ca.crt")"
-}
-EOF
-  else
-    printf '{\n  "address": "127.0.0.1:%s",\n  "dial_timeout": "10s",\n  "tls_required": false\n}\n' "$port" \
-      >"$src/code/connection.json"
+    tls=(--client-cert "$c/client.crt" --client-key "$c/client.key" --root-cert "$(ccaas_server_tls)/ca.crt")
   fi
+  "$TT" fabric ccaas-connection --address "127.0.0.1:$port" --out "$src/code/connection.json" "${tls[@]}" >/dev/null ||
+    die "tokentrail fabric ccaas-connection failed"
   printf '{"type":"ccaas","label":"%s"}\n' "$name" >"$src/metadata.json"
   local -a det=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
   tar -C "$src/code" "${det[@]}" -cf - connection.json | gzip -n >"$src/code.tar.gz"
@@ -424,119 +440,8 @@ restart_chaincodes() {
 # ---------------------------------------------------- files for the app ---
 
 write_app_files() {
-  local f="$DEV/network.json" org gw first
-  {
-    printf '{\n  "channel": "%s",\n  "chaincode": "%s",\n' "$CHANNEL" "${CHAINCODE_NAME:-tokentrail}"
-    printf '  "chaincodes": {'
-    first=1
-    local d n
-    for d in "$CCDIR"/*/; do
-      [[ -f "$d/definition" ]] || continue
-      n="$(basename "$d")"
-      [[ $first == 1 ]] || printf ','
-      first=0
-      printf '\n    "%s": {"packageId": "%s", "address": "127.0.0.1:%s", "cmd": "%s"}' \
-        "$n" "$(cat "$d/running_id")" "$(cat "$d/port")" "$(cat "$d/cmd")"
-    done
-    printf '\n  },\n  "organizations": {'
-    first=1
-    for org in "${ORGS[@]}"; do
-      gw="${GATEWAY_ORG[$org]}"
-      [[ $first == 1 ]] || printf ','
-      first=0
-      local um am
-      um="$(user_msp "$org")"
-      am="$(admin_msp "$org")"
-      printf '\n    "%s": {\n' "$(msp_id "$org")"
-      printf '      "mspId": "%s",\n      "name": "%s",\n' "$(msp_id "$org")" "$org"
-      printf '      "hasPeer": %s,\n' "$([[ "$gw" == "$org" ]] && echo true || echo false)"
-      printf '      "certPath": "%s",\n      "keyPath": "%s",\n' \
-        "$um/signcerts/User1@$(org_domain "$org")-cert.pem" "$um/keystore/priv_sk"
-      printf '      "adminCertPath": "%s",\n      "adminKeyPath": "%s",\n' \
-        "$am/signcerts/Admin@$(org_domain "$org")-cert.pem" "$am/keystore/priv_sk"
-      printf '      "mspDir": "%s",\n      "adminMspDir": "%s",\n' "$um" "$am"
-      printf '      "tlsRootCertPath": "%s",\n' "$(org_tls_ca "$org")"
-      printf '      "gatewayPeer": "%s",\n' "$(peer_name "$gw")"
-      printf '      "connectionProfile": "%s"\n    }' "$DEV/connection-$org.yaml"
-    done
-    printf '\n  },\n  "peers": {'
-    first=1
-    for org in "${PEER_ORGS[@]}"; do
-      [[ $first == 1 ]] || printf ','
-      first=0
-      printf '\n    "%s": {"mspId": "%s", "address": "127.0.0.1:%s", "tlsRootCertPath": "%s", "serverName": "%s", "operations": "127.0.0.1:%s"}' \
-        "$(peer_name "$org")" "$(msp_id "$org")" "$(peer_port "$org")" "$(peer_tls_ca "$org")" \
-        "$(peer_name "$org")" "$(peer_ops_port "$org")"
-    done
-    printf '\n  },\n  "orderers": {'
-    first=1
-    local o
-    for o in "${ORDERERS[@]}"; do
-      [[ $first == 1 ]] || printf ','
-      first=0
-      printf '\n    "%s": {"address": "127.0.0.1:%s", "adminAddress": "127.0.0.1:%s", "operations": "127.0.0.1:%s", "tlsRootCertPath": "%s", "serverName": "%s"}' \
-        "$o" "$(orderer_port "$o")" "$(orderer_admin_port "$o")" "$(orderer_ops_port "$o")" \
-        "$(orderer_tls_ca)" "$(orderer_host "$o")"
-    done
-    local at
-    at="$(orderer_admin_tls)"
-    printf '\n  },\n  "ordererAdmin": {"mspId": "OrdererMSP", "mspDir": "%s", "tlsClientCertPath": "%s", "tlsClientKeyPath": "%s", "tlsRootCertPath": "%s"}\n}\n' \
-      "$(orderer_org_dir)/msp" "$at/client.crt" "$at/client.key" "$(orderer_tls_ca)"
-  } >"$f.tmp"
-  mv "$f.tmp" "$f"
-
-  for org in "${ORGS[@]}"; do
-    write_connection_profile "$org"
-  done
+  network_files app
   say "wrote network/.dev/network.json and network/.dev/connection-<org>.yaml"
-}
-
-# A standard Fabric common connection profile (as read by the Fabric SDKs)
-# for one organisation: its own organisation, every peer of the channel, the
-# orderers. Organisations without a peer list none of their own.
-write_connection_profile() {
-  local org="$1" f="$DEV/connection-$1.yaml" p o
-  {
-    local um gw="${GATEWAY_ORG[$org]}"
-    um="$(user_msp "$org")"
-    printf 'name: tokentrail-%s\nversion: 1.0.0\n' "$org"
-    # Ignored by SDKs; tells tokentrail which peer to use as the gateway
-    # (organisations without a peer borrow another's) and which identity to sign with.
-    printf 'x-tokentrail:\n  mspId: %s\n  gatewayPeer: %s\n  certPath: %s\n  keyPath: %s\n' \
-      "$(msp_id "$org")" "$(peer_name "$gw")" "$um/signcerts/User1@$(org_domain "$org")-cert.pem" "$um/keystore/priv_sk"
-    printf 'client:\n  organization: %s\n  connection:\n    timeout:\n      peer:\n        endorser: "300"\n' "${org^}"
-    printf 'channels:\n  %s:\n    orderers:\n' "$CHANNEL"
-    for o in "${ORDERERS[@]}"; do printf '      - %s\n' "$(orderer_host "$o")"; done
-    printf '    peers:\n'
-    for p in "${PEER_ORGS[@]}"; do
-      printf '      %s:\n        endorsingPeer: true\n        chaincodeQuery: true\n        ledgerQuery: true\n        eventSource: true\n' "$(peer_name "$p")"
-    done
-    printf 'organizations:\n'
-    for p in "${ORGS[@]}"; do
-      printf '  %s:\n    mspid: %s\n' "${p^}" "$(msp_id "$p")"
-      if [[ "${GATEWAY_ORG[$p]}" == "$p" ]]; then
-        printf '    peers:\n      - %s\n' "$(peer_name "$p")"
-      else
-        printf '    peers: []\n'
-      fi
-      printf '    certificateAuthorities: []\n'
-      if [[ "$p" == "$org" ]]; then
-        printf '    adminPrivateKey:\n      path: %s\n' "$(admin_msp "$p")/keystore/priv_sk"
-        printf '    signedCert:\n      path: %s\n' "$(admin_msp "$p")/signcerts/Admin@$(org_domain "$p")-cert.pem"
-      fi
-    done
-    printf 'orderers:\n'
-    for o in "${ORDERERS[@]}"; do
-      printf '  %s:\n    url: grpcs://127.0.0.1:%s\n    tlsCACerts:\n      path: %s\n    grpcOptions:\n      ssl-target-name-override: %s\n' \
-        "$(orderer_host "$o")" "$(orderer_port "$o")" "$(orderer_tls_ca)" "$(orderer_host "$o")"
-    done
-    printf 'peers:\n'
-    for p in "${PEER_ORGS[@]}"; do
-      printf '  %s:\n    url: grpcs://127.0.0.1:%s\n    tlsCACerts:\n      path: %s\n    grpcOptions:\n      ssl-target-name-override: %s\n      hostnameOverride: %s\n' \
-        "$(peer_name "$p")" "$(peer_port "$p")" "$(peer_tls_ca "$p")" "$(peer_name "$p")" "$(peer_name "$p")"
-    done
-  } >"$f.tmp"
-  mv "$f.tmp" "$f"
 }
 
 # Hook for the app side (participant registration etc.): runs POST_DEPLOY_CMD
@@ -547,7 +452,7 @@ write_connection_profile() {
 # trust-anchor.pem and dev-credentials.json (kept on later runs).
 post_deploy() {
   if [[ -z "${POST_DEPLOY_CMD:-}" && "${CHAINCODE_NAME:-tokentrail}" == "tokentrail" && "${CHAINCODE_CMD:-./chaincode/cmd/tokentrail-cc}" == *tokentrail-cc ]]; then
-    POST_DEPLOY_CMD="go run ./app/cmd/tokentrail fabric dev-config --network network/.dev/network.json --out network/.dev"
+    POST_DEPLOY_CMD="$(printf '%q' "$TT") fabric dev-config --network network/.dev/network.json --out network/.dev"
   fi
   [[ -n "${POST_DEPLOY_CMD:-}" ]] || return 0
   say "post-deploy: $POST_DEPLOY_CMD"
@@ -626,6 +531,7 @@ node_start() {
 network_up() {
   local t0=$SECONDS
   ensure_binaries
+  ensure_tool
   load_ports
   mkdir -p "$DEV" "$RUN" "$LOGS" "$DATA" "$CCDIR"
   save_ports
@@ -645,7 +551,7 @@ network_up() {
   for org in "${PEER_ORGS[@]}"; do start_peer "$org"; done
   for org in "${PEER_ORGS[@]}"; do wait_port "$(peer_name "$org")" "$(peer_ops_port "$org")" 30; done
   join_peers
-  wait_raft_leader
+  wait_consensus
   say "orderers and peers ready after $((SECONDS - t0))s"
 
   # The lifecycle CLI addresses peers directly, so deployment need not wait
@@ -671,7 +577,8 @@ network_down() {
   for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
   # Peers and chaincode servers first, so no peer logs a lost orderer.
   stop_processes "${names[@]}"
-  stop_processes "${ORDERERS[@]}"
+  # Every orderer name either orderer type uses: only a recorded PID is signalled.
+  stop_processes "${ALL_ORDERERS[@]}"
 }
 
 network_clean() {
@@ -684,7 +591,7 @@ network_status() {
   [[ -d "$DEV" ]] || { echo "no network (network/.dev absent)"; return 0; }
   load_ports
   local leader="" name pid state rss total=0
-  leader="$(raft_leader || true)"
+  leader="$(consensus_leader || true)"
   local -a names=("${ORDERERS[@]}")
   local org d
   for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
@@ -704,13 +611,21 @@ network_status() {
       rss=0
     fi
     case "$name" in
-      orderer*) note="port $(orderer_port "$name")"; [[ "$name" == "$leader" ]] && note+=", Raft leader" ;;
+      orderer*)
+        note="port $(orderer_port "$name"), $(orderer_msp_id "$name")"
+        [[ "$name" == "$leader" ]] && note+=", $(consensus_name) leader"
+        ;;
       peer0.*) note="port $(peer_port "$(cut -d. -f2 <<<"$name")")" ;;
       cc-*) note="127.0.0.1:$(cat "$CCDIR/${name#cc-}/port" 2>/dev/null || echo '?')" ;;
     esac
     printf '%-32s %-8s %-6s %9s  %s\n' "$name" "$pid" "$state" "$((rss / 1024))" "$note"
   done
-  printf 'total RSS: %d MB; Raft leader: %s; disk: %s\n' "$((total / 1024))" "${leader:-none}" \
+  local up=0 o
+  for o in "${ORDERERS[@]}"; do alive "$o" && up=$((up + 1)); done
+  local tolerance="Raft: needs 2 of 3 orderers"
+  [[ "$ORDERER_TYPE_SET" == bft ]] && tolerance="BFT: needs 3 of 4 orderers, tolerates 1 faulty"
+  printf 'orderers up: %d of %d (%s)\n' "$up" "${#ORDERERS[@]}" "$tolerance"
+  printf 'total RSS: %d MB; %s leader: %s; disk: %s\n' "$((total / 1024))" "$(consensus_name)" "${leader:-none}" \
     "$(du -sh "$DEV" 2>/dev/null | cut -f1)"
 }
 
@@ -778,7 +693,7 @@ main() {
     leader)
       [[ -d "$DEV" ]] || die "no network (scripts/network.sh up)"
       load_ports
-      raft_leader || { echo "no Raft leader" >&2; exit 1; }
+      consensus_leader || { echo "no $(consensus_name) leader" >&2; exit 1; }
       ;;
     deploy)
       [[ $# -eq 2 ]] || die "usage: scripts/network.sh deploy NAME CMD"

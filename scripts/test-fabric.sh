@@ -9,6 +9,9 @@
 #                                     which stop and start nodes) alone, after the others
 #   scripts/test-fabric.sh -run X     passes extra flags to go test (one run)
 #   KEEP_NETWORK=1 scripts/test-fabric.sh   leave the network running afterwards
+#   ORDERER_TYPE=bft scripts/test-fabric.sh the same suite on a SmartBFT ordering service (four
+#                                     orderers; the fault tests then stop one, then two of them)
+#   FABRIC_BASE_PORT=9050 scripts/test-fabric.sh   a network on other ports (default 7050)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,6 +35,7 @@ scripts/install-fabric.sh
 scripts/network.sh clean >/dev/null 2>&1 || true
 trap finish EXIT
 
+say "a fresh network: ${ORDERER_TYPE:-raft} ordering, ports from ${FABRIC_BASE_PORT:-7050}"
 scripts/network.sh up
 scripts/network.sh smoke
 

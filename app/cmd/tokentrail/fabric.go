@@ -55,18 +55,32 @@ type networkFile struct {
 		GatewayPeer       string `json:"gatewayPeer"`
 		ConnectionProfile string `json:"connectionProfile"`
 	} `json:"organizations"`
-	OrdererAdmin struct {
-		MSPID  string `json:"mspId"`
-		MSPDir string `json:"mspDir"`
-	} `json:"ordererAdmin"`
+	// OrdererOrganizations are every orderer organisation (four with
+	// BFT ordering); OrdererAdmin, the only one in files written before
+	// there could be several.
+	OrdererOrganizations map[string]ordererOrgFile `json:"ordererOrganizations"`
+	OrdererAdmin         ordererOrgFile            `json:"ordererAdmin"`
+}
+
+type ordererOrgFile struct {
+	MSPID  string `json:"mspId"`
+	MSPDir string `json:"mspDir"`
 }
 
 // fabricCmd is "tokentrail fabric dev-config": it turns the description of a
 // development network into tokentrail's configuration for it, with one new
 // API key per organisation, and registers the organisations on the ledger.
 func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "network-files":
+			return networkFilesCmd(args[1:], stdout, stderr)
+		case "ccaas-connection":
+			return ccaasConnectionCmd(args[1:], stdout, stderr)
+		}
+	}
 	if len(args) == 0 || args[0] != "dev-config" {
-		return usagef("usage: tokentrail fabric dev-config --network network/.dev/network.json --out network/.dev [--register]")
+		return usagef("usage: tokentrail fabric dev-config|network-files|ccaas-connection [flags]")
 	}
 	fs := newFlagSet("fabric dev-config", "fabric dev-config [flags]", stderr)
 	network := fs.String("network", "network/.dev/network.json", "the network description written by scripts/network.sh up")
@@ -122,8 +136,16 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		}
 		return nil
 	}
-	if nf.OrdererAdmin.MSPDir != "" {
-		if err := addRoots(nf.OrdererAdmin.MSPID, nf.OrdererAdmin.MSPDir); err != nil {
+	ordererOrgs := nf.OrdererOrganizations
+	if len(ordererOrgs) == 0 && nf.OrdererAdmin.MSPDir != "" {
+		ordererOrgs = map[string]ordererOrgFile{nf.OrdererAdmin.MSPID: nf.OrdererAdmin}
+	}
+	for _, msp := range sortedKeys(ordererOrgs) {
+		o := ordererOrgs[msp]
+		if o.MSPID != msp {
+			return fmt.Errorf("network description %s: orderer organisation %s has mspId %q", *network, msp, o.MSPID)
+		}
+		if err := addRoots(o.MSPID, o.MSPDir); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,8 +44,26 @@ func TestEndToEndFabric(t *testing.T) {
 		TrustAnchor string
 	}
 	s.must(200, "GET", "/api/v1/ledger", "AuditorMSP", nil, &info)
-	if info.Kind != "fabric" || !bytes.Contains([]byte(info.TrustAnchor), []byte("MSP-ID: OrdererMSP")) {
+	if info.Kind != "fabric" {
 		t.Fatalf("ledger info: %+v", info)
+	}
+	// The anchor holds every orderer organisation's roots: OrdererMSP with
+	// Raft, the four members' orderer organisations with BFT.
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(cfg), "network.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nf netFile
+	if err := json.Unmarshal(raw, &nf); err != nil {
+		t.Fatal(err)
+	}
+	if len(nf.OrdererOrganizations) == 0 {
+		t.Fatal("network.json names no orderer organisation")
+	}
+	for msp := range nf.OrdererOrganizations {
+		if !bytes.Contains([]byte(info.TrustAnchor), []byte("MSP-ID: "+msp+"\n")) {
+			t.Errorf("the trust anchor lacks orderer organisation %s:\n%s", msp, info.TrustAnchor)
+		}
 	}
 
 	// The network outlives a test run, so IDs are new each time.

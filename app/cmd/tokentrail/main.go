@@ -56,6 +56,8 @@ Usage:
   tokentrail keys hash < key                     print the hash of a key, for --config files
   tokentrail verify --trust ANCHOR.pem RECEIPT   verify a receipt offline
   tokentrail fabric dev-config [flags]           configure tokentrail for the development Fabric network
+  tokentrail fabric network-files configtx|app   write the development network's configtx.yaml, or network.json and connection profiles
+  tokentrail fabric ccaas-connection [flags]     write connection.json of a chaincode-as-a-service package
   tokentrail tokens count PATH...                count tokens, write a manifest and its digest
   tokentrail tokens verify MANIFEST [ROOT]       re-check files against a manifest
   tokentrail bench --scenario S [flags]          load a server on loopback; report rate and latency

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/hash"
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/gateway"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -450,6 +452,20 @@ func (l *Ledger) commit(ctx context.Context, route []*orgGateway, tx *client.Tra
 				if ctx.Err() != nil {
 					return nil, unavailable(err)
 				}
+				if alreadyOrdered(err) {
+					// A BFT ordering service refuses a transaction it has
+					// ordered before (Raft orders it again, and the peers
+					// mark the copy DUPLICATE_TXID): its status is that of
+					// the first copy, so ask for it instead.
+					if statusRequest == nil {
+						if statusRequest, err = commitStatusRequest(l.cfg.Channel, tx); err != nil {
+							return nil, err
+						}
+					}
+					submit = false
+					l.log.Info("the orderers already ordered this transaction; reading its status", "tx", txID)
+					continue
+				}
 				if unreachable(err) {
 					gw++
 				}
@@ -606,6 +622,56 @@ func transient(err error) bool {
 
 // unreachable reports whether a call failed because its gateway peer could
 // not be reached or went away during the call.
+// alreadyOrdered reports whether the orderers refused a submission because
+// they have already ordered the same transaction, as SmartBFT orderers do
+// ("request already processed"). The gateway passes each orderer's answer
+// only as text.
+func alreadyOrdered(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	msgs := []string{st.Message()}
+	for _, d := range st.Details() {
+		if m, ok := d.(interface{ GetMessage() string }); ok {
+			msgs = append(msgs, m.GetMessage())
+		}
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, "request already processed") {
+			return true
+		}
+	}
+	return false
+}
+
+// commitStatusRequest is the commit status request of a prepared
+// transaction, as a successful submission would have returned it, asked as
+// the transaction's own creator. It is signed when it is used.
+func commitStatusRequest(channel string, tx *client.Transaction) ([]byte, error) {
+	raw, err := tx.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	var pt gateway.PreparedTransaction
+	var payload common.Payload
+	var shdr common.SignatureHeader
+	if err := proto.Unmarshal(raw, &pt); err != nil {
+		return nil, fmt.Errorf("transaction %s: %w", tx.TransactionID(), err)
+	}
+	if err := proto.Unmarshal(pt.GetEnvelope().GetPayload(), &payload); err != nil {
+		return nil, fmt.Errorf("transaction %s: payload: %w", tx.TransactionID(), err)
+	}
+	if err := proto.Unmarshal(payload.GetHeader().GetSignatureHeader(), &shdr); err != nil {
+		return nil, fmt.Errorf("transaction %s: signature header: %w", tx.TransactionID(), err)
+	}
+	req, err := proto.Marshal(&gateway.CommitStatusRequest{ChannelId: channel, TransactionId: tx.TransactionID(), Identity: shdr.GetCreator()})
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(&gateway.SignedCommitStatusRequest{Request: req})
+}
+
 func unreachable(err error) bool {
 	return status.Code(err) == codes.Unavailable
 }

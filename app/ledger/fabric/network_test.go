@@ -62,7 +62,10 @@ type devNetwork struct {
 	dir       string // the directory of network.json: network/.dev
 	Channel   string `json:"channel"`
 	Chaincode string `json:"chaincode"`
-	Peers     map[string]struct {
+	// OrdererType is "etcdraft" or "BFT" (absent from files written
+	// before BFT was an option: Raft).
+	OrdererType string `json:"ordererType"`
+	Peers       map[string]struct {
 		MSPID string `json:"mspId"`
 	} `json:"peers"`
 	Orderers map[string]struct {
@@ -87,6 +90,9 @@ func readNetwork(t *testing.T) devNetwork {
 		t.Fatalf("%s: %v", path, err)
 	}
 	n.dir = filepath.Dir(path)
+	if n.OrdererType == "" {
+		n.OrdererType = "etcdraft"
+	}
 	if len(n.Peers) == 0 || len(n.Orderers) == 0 {
 		t.Fatalf("%s names no peers or orderers", path)
 	}
