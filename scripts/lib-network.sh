@@ -180,7 +180,9 @@ start_process() {
   printf '\n==== %s start %s ====\n' "$(date -u +%FT%TZ)" "$name" >>"$log"
   "${envcmd[@]}" "$@" setsid "$exe" "${START_ARGS[@]}" </dev/null >>"$log" 2>&1 &
   local pid=$!
-  echo "$pid $exe" >"$RUN/$name.pid"
+  # The kernel reports the executable with symbolic links resolved (network/.bin
+  # may be a link to a shared build): record it so, for pid_of to compare.
+  echo "$pid $(readlink -f "$exe")" >"$RUN/$name.pid"
   # env and setsid exec in place, so $! becomes EXE within milliseconds.
   local i
   for i in $(seq 1 50); do
