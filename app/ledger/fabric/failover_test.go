@@ -407,6 +407,14 @@ func TestFabricFaults(t *testing.T) {
 			defer wg.Done()
 			if err := collectBatch(ctx, l, batches[w]); err != nil {
 				errs <- fmt.Errorf("collect %s: %w", batches[w], err)
+				return
+			}
+			// A processor assesses only what it may read: the provider
+			// gives it a copy first.
+			if org := writerOrgs[w%len(writerOrgs)]; org == "ProcessorMSP" {
+				if err := circulateBatch(ctx, l, batches[w], org); err != nil {
+					errs <- fmt.Errorf("circulate %s to %s: %w", batches[w], org, err)
+				}
 			}
 		}()
 	}

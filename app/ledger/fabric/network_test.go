@@ -281,6 +281,13 @@ func collectBatch(ctx context.Context, l *Ledger, id string) error {
 	return err
 }
 
+// circulateBatch gives org a copy of a batch the provider collected.
+func circulateBatch(ctx context.Context, l *Ledger, batch, to string) error {
+	b, _ := json.Marshal(contract.CirculateRequest{BatchID: batch, To: to, Purpose: "research", AccessMode: "copy"})
+	_, err := l.Submit(ctx, "ProviderMSP", contract.FnCirculate, b, nil)
+	return err
+}
+
 func assessBatch(ctx context.Context, l *Ledger, org, batch, method string, score float64) (string, error) {
 	b, _ := json.Marshal(contract.AssessRequest{BatchID: batch, Score: &score, Method: method})
 	res, err := l.Submit(ctx, org, contract.FnAssess, b, nil)
