@@ -497,3 +497,114 @@ func BenchmarkEmbeddedReceipts(b *testing.B) {
 		}
 	})
 }
+
+// Receipts of version-1 blocks (plain digests, no salts) verify the old way,
+// every byte of them still matters, and salts may not be added to them.
+func TestVersion1ReceiptsVerify(t *testing.T) {
+	nd := newNode(t)
+	b := nd.blockOfVersion(t, 5, HeaderVersionUnsalted)
+	doc := nd.receiptOf(t, b, 2)
+	if bytes.Contains(doc, []byte(`"eventSalts"`)) {
+		t.Fatalf("a version-1 receipt carries salts: %s", doc)
+	}
+	p, err := Verify(doc, nd.anchor)
+	if err != nil || len(p.Events) != 3 {
+		t.Fatalf("version-1 receipt: %v, %+v", err, p)
+	}
+	for i := range doc {
+		bad := bytes.Clone(doc)
+		bad[i] ^= 0x01
+		if _, err := Verify(bad, nd.anchor); err == nil {
+			t.Fatalf("byte %d changed: a version-1 receipt still verifies", i)
+		}
+	}
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Embedded.EventSalts = []string{hex.EncodeToString(testSalt(2, "event 0")), hex.EncodeToString(testSalt(2, "event 1")), hex.EncodeToString(testSalt(2, "event 2"))}
+	salted, _ := r.Marshal()
+	wantFailure(t, salted, nd.anchor, CheckFormat)
+	// A version-1 block takes no salts when its receipt is built.
+	if _, err := NewEmbedded(b.header, b.signature, b.records, 2, b.events[2], [][]byte{testSalt(0, "x")}, nd.signer); err == nil {
+		t.Fatal("a version-1 receipt built with salts")
+	}
+}
+
+// The salts of a version-2 receipt: each one binds its event; a missing,
+// extra, changed or swapped salt fails, and so does a receipt whose header
+// claims version 1 (it no longer hashes to the signed block hash).
+func TestEventSalts(t *testing.T) {
+	nd := newNode(t)
+	doc := nd.receipt(t, 5, 2) // three events, three salts
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Embedded.EventSalts) != 3 {
+		t.Fatalf("salts %v", r.Embedded.EventSalts)
+	}
+	edit := func(f func(s []string) []string) []byte {
+		cp := r
+		ev := *r.Embedded
+		ev.EventSalts = f(append([]string(nil), r.Embedded.EventSalts...))
+		cp.Embedded = &ev
+		out, err := cp.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for name, bad := range map[string][]byte{
+		"salt changed":  flip(t, doc, `"eventSalts":["`, 10),
+		"salts swapped": edit(func(s []string) []string { s[0], s[1] = s[1], s[0]; return s }),
+		"salt missing":  edit(func(s []string) []string { return s[:2] }),
+		"salt extra":    edit(func(s []string) []string { return append(s, s[0]) }),
+		"salt short":    edit(func(s []string) []string { s[0] = s[0][:62]; return s }),
+		"no salts":      edit(func(s []string) []string { return nil }),
+	} {
+		t.Run(name, func(t *testing.T) { wantFailure(t, bad, nd.anchor, CheckEventDigest) })
+	}
+	t.Run("header says version 1", func(t *testing.T) {
+		bad := bytes.Replace(doc, []byte(`"version":2`), []byte(`"version":1`), 1)
+		if _, err := Verify(bad, nd.anchor); err == nil {
+			t.Fatal("verifies")
+		}
+	})
+	// Withholding an event drops its salt and no other.
+	w, err := r.Withhold(func(id string) bool { return id == "ev-2-1" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Embedded.EventSalts) != 1 || w.Embedded.EventSalts[0] != r.Embedded.EventSalts[1] || len(r.Embedded.EventSalts) != 3 {
+		t.Fatalf("withheld copy's salts %v (original's %v)", w.Embedded.EventSalts, r.Embedded.EventSalts)
+	}
+}
+
+// A receipt of a block of a header version newer than this verifier's is
+// refused with a message naming both versions.
+func TestNewerHeaderVersionRefused(t *testing.T) {
+	nd := newNode(t)
+	b := nd.blockOfVersion(t, 2, HeaderVersion+1)
+	if _, err := NewEmbedded(b.header, b.signature, b.records, 0, b.events[0], b.salts[0], nd.signer); err == nil {
+		t.Fatal("receipt of a version-3 block built")
+	}
+	var hexSalts []string
+	for _, s := range b.salts[0] {
+		hexSalts = append(hexSalts, hex.EncodeToString(s))
+	}
+	hash := HeaderHash(b.header)
+	r := &Receipt{Kind: KindEmbedded, TxID: fmt.Sprintf("%064x", 1), BlockNumber: 42, Events: b.events[0],
+		Embedded: &Embedded{Header: b.header, BlockHash: HexHash(hash), Signer: nd.signer,
+			Signature: hex.EncodeToString(b.signature), Tx: b.records[0], EventSalts: hexSalts,
+			Proof: MerkleProof{LeafIndex: 0, TreeSize: 2, Hashes: []string{HexHash(LeafHash(b.records[1]))}}}}
+	doc, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, doc, nd.anchor, CheckHeader)
+	_, err = Verify(doc, nd.anchor)
+	if !strings.Contains(err.Error(), "version 3 is newer than this verifier's version 2") {
+		t.Fatalf("error does not name both versions: %v", err)
+	}
+}

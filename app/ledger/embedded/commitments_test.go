@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -203,7 +204,7 @@ func TestIdenticalTermsUnrelatedHashes(t *testing.T) {
 // newer version is refused with both versions named.
 func TestFormatMigrationFromV1(t *testing.T) {
 	dir := t.TempDir()
-	l := openTest(t, Config{Dir: dir, TxIDs: counterTxIDs("v1")})
+	l := openTest(t, Config{Dir: dir, TxIDs: counterTxIDs("v1"), headerVersion: receipt.HeaderVersionUnsalted})
 	setupConsortium(t, l)
 	submit(t, l, orgProvider, contract.FnCollect, collectReq("b", 1), nil)
 	tm := contract.Terms{UnitPrice: 7.5, Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s"}
@@ -264,7 +265,7 @@ func TestFormatMigrationFromV1(t *testing.T) {
 	}
 	db.Close()
 	_, err = Open(Config{Dir: dir})
-	if err == nil || !strings.Contains(err.Error(), "version 3") || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("opening a version-3 file: %v", err)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", formatVersion+1)) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", formatVersion)) {
+		t.Fatalf("opening a version-%d file: %v", formatVersion+1, err)
 	}
 }

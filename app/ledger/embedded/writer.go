@@ -250,8 +250,14 @@ func (l *Ledger) txRecord(st *txState, s *submission, writeSet [32]byte) (record
 		Creator:      st.creator,
 		Function:     s.fn,
 		ArgsHash:     commit(saltArgs, 0, s.args),
-		WriteSetHash: commit(saltWriteSet, 0, writeSet[:]),
 		Events:       []receipt.EventDigest{},
+	}
+	// The write set's digest is what the commitment is over; version 1
+	// recorded the digest itself.
+	if l.headerVersion == receipt.HeaderVersionUnsalted {
+		rec.WriteSetHash = "sha256:" + receipt.HexHash(writeSet)
+	} else {
+		rec.WriteSetHash = commit(saltWriteSet, 0, writeSet[:])
 	}
 	if st.eventName != "" {
 		rec.EventName = st.eventName
