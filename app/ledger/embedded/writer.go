@@ -245,12 +245,12 @@ func (l *Ledger) txRecord(st *txState, s *submission, writeSet [32]byte) (record
 		return receipt.Commit(l.salts.salt(st.txID, item, index), content)
 	}
 	rec := receipt.TxRecord{
-		TxID:         st.txID,
-		Timestamp:    st.ts.Format(time.RFC3339Nano),
-		Creator:      st.creator,
-		Function:     s.fn,
-		ArgsHash:     commit(saltArgs, 0, s.args),
-		Events:       []receipt.EventDigest{},
+		TxID:      st.txID,
+		Timestamp: st.ts.Format(time.RFC3339Nano),
+		Creator:   st.creator,
+		Function:  s.fn,
+		ArgsHash:  commit(saltArgs, 0, s.args),
+		Events:    []receipt.EventDigest{},
 	}
 	// The write set's digest is what the commitment is over; version 1
 	// recorded the digest itself.
