@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"hash"
 	"sync"
+
+	"github.com/tokentrail/tokentrail/app/receipt"
 )
 
 // Commitment salts. Every digest in a transaction record of a block of
@@ -75,4 +77,15 @@ func (s *salter) eventSalts(txID string, n int) [][]byte {
 		out[i] = s.salt(txID, saltEvent, i)
 	}
 	return out
+}
+
+// WriteSetCommitment returns the writeSetHash this node records, in a block
+// of header version 2, for transaction txID whose write set has the plain
+// digest digest (the encoding of txState.apply). It lets an in-process
+// tool that replays the ledger's transactions (the benchmark ceiling) check
+// that it wrote exactly what the ledger did. It opens the node's secret
+// salts to its caller, so it is never served: nothing outside the process
+// reaches it.
+func (l *Ledger) WriteSetCommitment(txID string, digest [32]byte) string {
+	return receipt.Commit(l.salts.salt(txID, saltWriteSet, 0), digest[:])
 }
