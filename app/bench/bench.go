@@ -72,6 +72,14 @@ type Config struct {
 	// committed into a fresh bbolt file in CeilingDir (see [Ceiling]).
 	Ceiling    bool
 	CeilingDir string
+	// WriteSetCommitment, when set, opens the ledger's write-set
+	// commitments for the ceiling's check that its replay wrote exactly
+	// what the run did: given a transaction ID and the plain digest of a
+	// replayed write set, it returns the commitment the node would record
+	// ([embedded.Ledger.WriteSetCommitment]; in-process only, for the salts
+	// are the node's secret). Without it the write sets of blocks of header
+	// version 2 are counted as unchecked.
+	WriteSetCommitment func(txID string, digest [32]byte) string
 
 	// onekey
 	Network   string // network.json

@@ -121,6 +121,12 @@ func (k keyAuth) Authenticate(key string) (auth.Identity, error) {
 // consortium on an httptest (loopback) listener and returns its URL and a
 // dev-credentials.json.
 func testServer(t testing.TB) (string, string) {
+	url, keys, _ := testServerLedger(t)
+	return url, keys
+}
+
+// testServerLedger is testServer that also returns the ledger it serves.
+func testServerLedger(t testing.TB) (string, string, *embedded.Ledger) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := embedded.Open(embedded.Config{Dir: filepath.Join(dir, "ledger")})
@@ -157,7 +163,7 @@ func testServer(t testing.TB) (string, string) {
 	if err := os.WriteFile(keys, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return hs.URL, keys
+	return hs.URL, keys, l
 }
 
 // TestWritesAndCeiling runs each write scenario briefly against a real
@@ -167,7 +173,7 @@ func TestWritesAndCeiling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server")
 	}
-	url, keys := testServer(t)
+	url, keys, l := testServerLedger(t)
 	for _, sc := range []struct {
 		name           string
 		clients, reqs  int
@@ -181,7 +187,8 @@ func TestWritesAndCeiling(t *testing.T) {
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			c := Config{URL: url, Keys: keys, Scenario: sc.name, Clients: sc.clients, Requests: sc.reqs, BulkSize: 300, BulkChunk: 250,
-				Prefix: "pl", Events: 1, ValueSize: 1, Timeout: time.Minute, Ceiling: true, CeilingDir: t.TempDir()}
+				Prefix: "pl", Events: 1, ValueSize: 1, Timeout: time.Minute, Ceiling: true, CeilingDir: t.TempDir(),
+				WriteSetCommitment: l.WriteSetCommitment}
 			if err := c.validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -200,6 +207,9 @@ func TestWritesAndCeiling(t *testing.T) {
 			}
 			if salted := sc.name == "trade" || sc.name == "bulk"; salted != (cr.SaltedWriteSets == cr.Transactions) {
 				t.Fatalf("ceiling %+v: only trades' write sets may differ, and all of theirs do", cr)
+			}
+			if cr.UncheckedWriteSets != 0 {
+				t.Fatalf("ceiling %+v: write sets left unchecked though the node's commitments could be opened", cr)
 			}
 		})
 	}

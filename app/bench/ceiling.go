@@ -69,6 +69,11 @@ type CeilingResult struct {
 	// values, which never leave it, so the replay draws its own. Their write
 	// sets have the same keys and the same sizes.
 	SaltedWriteSets int `json:"saltedWriteSets,omitempty"`
+	// UncheckedWriteSets counts the replayed transactions whose record's
+	// writeSetHash is a salted commitment (header version 2) that the run
+	// could not open: the salts are the node's secret, and no
+	// [Config.WriteSetCommitment] was given.
+	UncheckedWriteSets int `json:"uncheckedWriteSets,omitempty"`
 }
 
 // placed is a committed transaction with its place in the ledger.
@@ -81,8 +86,10 @@ type placed struct {
 	header []byte
 	sig    []byte
 	record []byte
-	// writeSetHash is the record's writeSetHash.
+	// writeSetHash is the record's writeSetHash; committed says it is a
+	// salted commitment (header version 2) rather than the plain digest.
 	writeSetHash string
+	committed    bool
 }
 
 // embeddedReceipt holds the fields of an embedded receipt the ceiling needs.
@@ -119,8 +126,14 @@ func (r *embeddedReceipt) place(tx *replayTx) (placed, error) {
 	if err != nil {
 		return placed{}, fmt.Errorf("receipt transaction time: %w", err)
 	}
+	var h struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(r.Embedded.Header, &h); err != nil {
+		return placed{}, fmt.Errorf("receipt block header: %w", err)
+	}
 	return placed{tx: tx, block: r.BlockNumber, leaf: r.Embedded.Proof.LeafIndex, txID: rec.TxID, time: ts,
-		header: r.Embedded.Header, sig: sig, record: r.Embedded.Tx, writeSetHash: rec.WriteSetHash}, nil
+		header: r.Embedded.Header, sig: sig, record: r.Embedded.Tx, writeSetHash: rec.WriteSetHash, committed: h.Version >= 2}, nil
 }
 
 // locate finds where each committed transaction of the run went: from the
@@ -269,8 +282,17 @@ func Ceiling(ctx context.Context, c Config, cl *client, setup []committed, all [
 				continue
 			}
 			res.Events += int64(w.events)
+			recorded := "sha256:" + hex.EncodeToString(w.hash[:])
+			if w.p.committed {
+				recorded = ""
+				if c.WriteSetCommitment != nil {
+					recorded = c.WriteSetCommitment(w.p.txID, w.hash)
+				}
+			}
 			switch {
-			case w.hash == w.p.writeSetHash:
+			case recorded == "":
+				res.UncheckedWriteSets++
+			case recorded == w.p.writeSetHash:
 				res.ExactWriteSets++
 			case w.p.tx.transient[contract.TransientSalts] != nil:
 				res.SaltedWriteSets++
@@ -318,7 +340,7 @@ type writeSet struct {
 	private map[string]map[string][]byte // collection → key → value (nil: purge)
 	event   []byte
 	events  int
-	hash    string // as the embedded ledger hashes a write set
+	hash    [32]byte // as the embedded ledger hashes a write set, before its commitment
 	err     error
 }
 
@@ -582,8 +604,10 @@ func mergeRange(b *bolt.Bucket, ov map[string][]byte, start, end string, fn func
 
 // hashWriteSet hashes a write set the way the embedded ledger does for the
 // writeSetHash of its transaction records (app/ledger/embedded/state.go), so
-// a replay can be checked against what the ledger actually wrote.
-func hashWriteSet(puts map[string][]byte, private map[string]map[string][]byte) string {
+// a replay can be checked against what the ledger actually wrote: the
+// record holds this digest (header version 1) or the node's salted
+// commitment to it (version 2).
+func hashWriteSet(puts map[string][]byte, private map[string]map[string][]byte) [32]byte {
 	h := sha256.New()
 	var buf []byte
 	lp := func(b []byte) {
@@ -615,5 +639,7 @@ func hashWriteSet(puts map[string][]byte, private map[string]map[string][]byte) 
 			}
 		}
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }

@@ -421,8 +421,8 @@ func (r *Result) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %.1f transactions per block\n", r.TxPerBlock)
 	}
 	if c := r.Ceiling; c != nil {
-		fmt.Fprintf(w, "  ceiling (%s): %d tx in %d blocks (%.1f tx/block, %d write sets exact, %d with salts of their own, %d failed), raw %.1f events/s; ratio %.2f\n",
-			c.Kind, c.Transactions, c.Blocks, c.TxPerBlock, c.ExactWriteSets, c.SaltedWriteSets, c.Failures, c.RawEventsPerS, c.Ratio)
+		fmt.Fprintf(w, "  ceiling (%s): %d tx in %d blocks (%.1f tx/block, %d write sets exact, %d with salts of their own, %d unchecked (committed with the node's salts), %d failed), raw %.1f events/s; ratio %.2f\n",
+			c.Kind, c.Transactions, c.Blocks, c.TxPerBlock, c.ExactWriteSets, c.SaltedWriteSets, c.UncheckedWriteSets, c.Failures, c.RawEventsPerS, c.Ratio)
 	}
 	if p := r.Preload; p != nil {
 		fmt.Fprintf(w, "  preload: %d events (%d trades in %d bulk requests) in %.1f s; ledger height %d\n",

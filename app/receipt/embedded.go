@@ -12,8 +12,33 @@ import (
 	"fmt"
 )
 
-// HeaderVersion is the version of the embedded block header format.
-const HeaderVersion = 1
+// Embedded block header versions. The version states how the block's
+// transaction records commit to content:
+//   - [HeaderVersionUnsalted] (1): every digest of a record (argsHash,
+//     writeSetHash, payloadHash, each event's digest) is [Digest], plain
+//     SHA-256 of the content. Blocks of that version stay verifiable as
+//     they are; their receipts carry no salts.
+//   - [HeaderVersion] (2): every such digest is a salted commitment,
+//     [Commit] over a 32-byte salt secret to the node and the content. A
+//     receipt carries the salt of each event it shows, and no other salt.
+const (
+	HeaderVersionUnsalted = 1
+	HeaderVersion         = 2
+)
+
+// SaltSize is the size in bytes of the salt of each commitment.
+const SaltSize = 32
+
+// Commit returns the salted commitment to content: "sha256:" and the
+// lowercase hex SHA-256 of the salt followed by the content. The salt is
+// 32 secret bytes, so the commitment confirms no guess of the content and
+// says nothing of its length; with the salt, anyone can check it.
+func Commit(salt, content []byte) string {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(content)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
 
 // Header is an embedded-ledger block header. Its JSON encoding (encoding/json,
 // this field order) is what the node hashes and signs; a receipt carries
@@ -40,6 +65,9 @@ func HeaderHash(encoded []byte) Hash { return sha256.Sum256(encoded) }
 // TxRecord is what a block records about one committed transaction. Its JSON
 // encoding is the transaction's Merkle leaf. Transient data and private data
 // never appear in it; private writes enter the write-set hash only as hashes.
+// In a block of header version 2 every digest in it (ArgsHash, WriteSetHash,
+// PayloadHash and each event's) is a salted commitment ([Commit]); in a
+// version-1 block, plain [Digest].
 type TxRecord struct {
 	TxID      string `json:"txId"`
 	Timestamp string `json:"timestamp"`
@@ -59,8 +87,9 @@ type TxRecord struct {
 	Events []EventDigest `json:"events"`
 }
 
-// EventDigest commits to one lifecycle event: Digest is [Digest] of the
-// event's JSON exactly as the contract encoded it.
+// EventDigest commits to one lifecycle event: Digest is [Commit] of the
+// event's salt and its JSON exactly as the contract encoded it (in a
+// version-1 block, [Digest] of the JSON).
 type EventDigest struct {
 	EventID string `json:"eventId"`
 	Digest  string `json:"digest"`
@@ -80,6 +109,11 @@ type Embedded struct {
 	Signature string `json:"signature"`
 	// Tx is the transaction record, exactly as it was hashed into the tree.
 	Tx json.RawMessage `json:"tx"`
+	// EventSalts are the hex salts of the events the receipt carries, one
+	// per event, in the same order (header version 2; absent for version
+	// 1): each event's committed digest is [Commit] of its salt and its
+	// JSON. The salts of the events the receipt withholds are not in it.
+	EventSalts []string `json:"eventSalts,omitempty"`
 	// Proof is the Merkle audit path of Tx in the block's transaction tree.
 	Proof MerkleProof `json:"proof"`
 }
@@ -151,9 +185,10 @@ func TrustedKeys(anchorPEM []byte) (map[string]*ecdsa.PublicKey, error) {
 // NewEmbedded builds the receipt of transaction index of an embedded-ledger
 // block: header and signature as stored, every transaction record of the
 // block in order (the proof needs their hashes), the transaction's events as
-// the contract encoded them, and the signer's fingerprint. To build the
-// receipts of several transactions of one block, use [NewEmbeddedBlock].
-func NewEmbedded(header, signature []byte, records [][]byte, index int, events []json.RawMessage, signer string) (*Receipt, error) {
+// the contract encoded them with their salts (see [EmbeddedBlock.Receipt]),
+// and the signer's fingerprint. To build the receipts of several
+// transactions of one block, use [NewEmbeddedBlock].
+func NewEmbedded(header, signature []byte, records [][]byte, index int, events []json.RawMessage, salts [][]byte, signer string) (*Receipt, error) {
 	if index < 0 || index >= len(records) {
 		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(records))
 	}
@@ -161,7 +196,7 @@ func NewEmbedded(header, signature []byte, records [][]byte, index int, events [
 	if err != nil {
 		return nil, err
 	}
-	return b.Receipt(index, events)
+	return b.Receipt(index, events, salts)
 }
 
 // EmbeddedBlock is what the receipts of one embedded-ledger block's
@@ -171,6 +206,7 @@ func NewEmbedded(header, signature []byte, records [][]byte, index int, events [
 // for concurrent use.
 type EmbeddedBlock struct {
 	header    []byte
+	version   int
 	number    uint64
 	blockHash string
 	signature string
@@ -193,6 +229,7 @@ func NewEmbeddedBlock(header, signature []byte, records [][]byte, signer string)
 	}
 	return &EmbeddedBlock{
 		header:    header,
+		version:   h.Version,
 		number:    h.Number,
 		blockHash: HexHash(HeaderHash(header)),
 		signature: hex.EncodeToString(signature),
@@ -202,11 +239,36 @@ func NewEmbeddedBlock(header, signature []byte, records [][]byte, signer string)
 	}, nil
 }
 
+// Version is the block's header version.
+func (b *EmbeddedBlock) Version() int { return b.version }
+
 // Receipt builds the receipt of transaction index of the block, with the
-// transaction's events as the contract encoded them.
-func (b *EmbeddedBlock) Receipt(index int, events []json.RawMessage) (*Receipt, error) {
+// transaction's events as the contract encoded them and, for a block of
+// header version 2, the salt of each event (one per event, [SaltSize] bytes
+// each). A version-1 block takes no salts.
+func (b *EmbeddedBlock) Receipt(index int, events []json.RawMessage, salts [][]byte) (*Receipt, error) {
 	if index < 0 || index >= len(b.records) {
 		return nil, fmt.Errorf("transaction %d is not in a block of %d", index, len(b.records))
+	}
+	var hexSalts []string
+	switch b.version {
+	case HeaderVersionUnsalted:
+		if len(salts) != 0 {
+			return nil, fmt.Errorf("a block of header version %d has no salts, %d given", b.version, len(salts))
+		}
+	case HeaderVersion:
+		if len(salts) != len(events) {
+			return nil, fmt.Errorf("%d salts for %d events", len(salts), len(events))
+		}
+		hexSalts = make([]string, len(salts))
+		for i, s := range salts {
+			if len(s) != SaltSize {
+				return nil, fmt.Errorf("salt %d is %d bytes, want %d", i, len(s), SaltSize)
+			}
+			hexSalts[i] = hex.EncodeToString(s)
+		}
+	default:
+		return nil, fmt.Errorf("block header version %d is not one this build knows (%d or %d)", b.version, HeaderVersionUnsalted, HeaderVersion)
 	}
 	// Only the transaction's ID is needed from its record.
 	var tx struct {
@@ -229,12 +291,13 @@ func (b *EmbeddedBlock) Receipt(index int, events []json.RawMessage) (*Receipt, 
 		BlockNumber: b.number,
 		Events:      events,
 		Embedded: &Embedded{
-			Header:    b.header,
-			BlockHash: b.blockHash,
-			Signer:    b.signer,
-			Signature: b.signature,
-			Tx:        b.records[index],
-			Proof:     MerkleProof{LeafIndex: uint64(index), TreeSize: uint64(len(b.records)), Hashes: hashes},
+			Header:     b.header,
+			BlockHash:  b.blockHash,
+			Signer:     b.signer,
+			Signature:  b.signature,
+			Tx:         b.records[index],
+			EventSalts: hexSalts,
+			Proof:      MerkleProof{LeafIndex: uint64(index), TreeSize: uint64(len(b.records)), Hashes: hashes},
 		},
 	}, nil
 }
@@ -246,6 +309,16 @@ func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 		return nil, fail(CheckTrustAnchor, err, "cannot use the trust anchor")
 	}
 
+	// The header's version says how the record commits to events.
+	var h Header
+	if err := decodeStrict(ev.Header, &h); err != nil {
+		return nil, fail(CheckHeader, err, "block header is malformed")
+	}
+	digest, err := eventDigester(h.Version, ev.EventSalts, len(r.Events))
+	if err != nil {
+		return nil, err
+	}
+
 	// The transaction record and the events it commits to.
 	var tx TxRecord
 	if err := decodeStrict(ev.Tx, &tx); err != nil {
@@ -255,25 +328,18 @@ func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 	for i, d := range tx.Events {
 		committed[i] = committedEvent{EventID: d.EventID, Digest: d.Digest}
 	}
-	proved, withheld, err := proveEvents(r.TxID, r.Events, committed)
+	proved, withheld, err := proveEventsWith(r.TxID, r.Events, committed, digest)
 	if err != nil {
 		return nil, err
 	}
 
-	// The header and the hash that was signed.
-	var h Header
-	if err := decodeStrict(ev.Header, &h); err != nil {
-		return nil, fail(CheckHeader, err, "block header is malformed")
-	}
+	// The hash that was signed.
 	blockHash, err := parseHexHash(ev.BlockHash)
 	if err != nil {
 		return nil, fail(CheckHeader, err, "block hash is malformed")
 	}
 	if got := HeaderHash(ev.Header); got != blockHash {
 		return nil, fail(CheckHeader, nil, "block header hashes to %s, the receipt says %s", HexHash(got), ev.BlockHash)
-	}
-	if h.Version != HeaderVersion {
-		return nil, fail(CheckHeader, nil, "block header version %d is not supported", h.Version)
 	}
 	txRoot, err := parseHexHash(h.TxRoot)
 	if err != nil {
@@ -338,4 +404,35 @@ func verifyEmbedded(r *Receipt, anchorPEM []byte) (*Proof, error) {
 		Withheld:    withheld,
 		Signer:      ev.Signer,
 	}, nil
+}
+
+// eventDigester returns how a receipt's carried events are hashed for
+// comparison with their committed digests, by the block's header version:
+// plain [Digest] for version 1, whose receipts carry no salts; for version 2,
+// [Commit] with the receipt's salt of each carried event, one per event.
+func eventDigester(version int, salts []string, events int) (func(i int, raw []byte) string, error) {
+	switch {
+	case version == HeaderVersionUnsalted:
+		if len(salts) != 0 {
+			return nil, fail(CheckFormat, nil, "receipt carries %d event salts, but block header version %d commits to events unsalted", len(salts), version)
+		}
+		return func(_ int, raw []byte) string { return Digest(raw) }, nil
+	case version == HeaderVersion:
+		if len(salts) != events {
+			return nil, fail(CheckEventDigest, nil, "receipt carries %d events and %d event salts; block header version %d needs one salt per event", events, len(salts), version)
+		}
+		decoded := make([][]byte, len(salts))
+		for i, s := range salts {
+			b, err := parseHex(s)
+			if err != nil || len(b) != SaltSize {
+				return nil, fail(CheckEventDigest, err, "event salt %d is not %d bytes of lowercase hex", i, SaltSize)
+			}
+			decoded[i] = b
+		}
+		return func(i int, raw []byte) string { return Commit(decoded[i], raw) }, nil
+	case version > HeaderVersion:
+		return nil, fail(CheckHeader, nil, "block header version %d is newer than this verifier's version %d: verify the receipt with a newer tokentrail", version, HeaderVersion)
+	default:
+		return nil, fail(CheckHeader, nil, "block header version %d is not supported (this verifier reads versions %d and %d)", version, HeaderVersionUnsalted, HeaderVersion)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -47,8 +48,13 @@ func newNode(t testing.TB) *node {
 // events, and returns the receipt of transaction index.
 func (nd *node) receipt(t testing.TB, n, index int) []byte {
 	t.Helper()
-	b := nd.block(t, n)
-	r, err := NewEmbedded(b.header, b.signature, b.records, index, b.events[index], nd.signer)
+	return nd.receiptOf(t, nd.block(t, n), index)
+}
+
+// receiptOf returns the receipt of transaction index of b.
+func (nd *node) receiptOf(t testing.TB, b signedBlock, index int) []byte {
+	t.Helper()
+	r, err := NewEmbedded(b.header, b.signature, b.records, index, b.events[index], b.salts[index], nd.signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,45 +65,73 @@ func (nd *node) receipt(t testing.TB, n, index int) []byte {
 	return doc
 }
 
-// signedBlock is a block as a node stores it, with each transaction's events.
+// signedBlock is a block as a node stores it, with each transaction's events
+// and their salts (none in a version-1 block).
 type signedBlock struct {
 	header, signature []byte
 	records           [][]byte
 	events            [][]json.RawMessage
+	salts             [][][]byte
 }
 
-// block builds a signed block of n transactions, transaction i holding i%3+1
-// events.
+// testSalt stands in for a node's secret salt of an item of transaction i.
+func testSalt(i int, item string) []byte {
+	s := sha256.Sum256(fmt.Appendf(nil, "test salt %d %s", i, item))
+	return s[:]
+}
+
+// block builds a signed block of n transactions of the current header
+// version, transaction i holding i%3+1 events.
 func (nd *node) block(t testing.TB, n int) signedBlock {
 	t.Helper()
+	return nd.blockOfVersion(t, n, HeaderVersion)
+}
+
+// blockOfVersion builds a signed block of n transactions of header version
+// version: with salted commitments (version 2) or plain digests (version 1).
+func (nd *node) blockOfVersion(t testing.TB, n, version int) signedBlock {
+	t.Helper()
+	commit := func(i int, item string, content []byte) string {
+		if version == HeaderVersionUnsalted {
+			return Digest(content)
+		}
+		return Commit(testSalt(i, item), content)
+	}
 	var records [][]byte
 	var events [][]json.RawMessage
+	var salts [][][]byte
 	for i := 0; i < n; i++ {
 		txID := fmt.Sprintf("%064x", i+1)
 		rec := TxRecord{TxID: txID, Timestamp: "2026-03-01T09:00:00.00" + fmt.Sprint(i%10) + "Z", Creator: "ExchangeMSP",
-			Function: "RecordTrades", ArgsHash: Digest([]byte("args")), WriteSetHash: Digest([]byte("writes")),
+			Function: "RecordTrades", ArgsHash: commit(i, "args", []byte("args")), WriteSetHash: commit(i, "writes", []byte("writes")),
 			Events: []EventDigest{}}
 		var evs []json.RawMessage
+		var evSalts [][]byte
 		for j := 0; j < i%3+1; j++ {
 			ev := fmt.Appendf(nil, `{"eventId":"ev-%d-%d","type":"TRADED","batchIds":["b-%d"],"batchId":"b-%d","seq":%d,"actor":"ExchangeMSP","txId":"%s","timestamp":"%s"}`,
 				i, j, i, i, j+1, txID, rec.Timestamp)
 			evs = append(evs, ev)
-			rec.Events = append(rec.Events, EventDigest{EventID: fmt.Sprintf("ev-%d-%d", i, j), Digest: Digest(ev)})
+			item := fmt.Sprintf("event %d", j)
+			rec.Events = append(rec.Events, EventDigest{EventID: fmt.Sprintf("ev-%d-%d", i, j), Digest: commit(i, item, ev)})
+			if version != HeaderVersionUnsalted {
+				evSalts = append(evSalts, testSalt(i, item))
+			}
 		}
 		rec.EventName = "tokentrail"
-		rec.PayloadHash = Digest([]byte("payload"))
+		rec.PayloadHash = commit(i, "payload", []byte("payload"))
 		b, err := json.Marshal(rec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		records = append(records, b)
 		events = append(events, evs)
+		salts = append(salts, evSalts)
 	}
 	leaves := make([]Hash, n)
 	for i, r := range records {
 		leaves[i] = LeafHash(r)
 	}
-	h := Header{Version: HeaderVersion, Number: 42, PrevHash: strings.Repeat("ab", 32),
+	h := Header{Version: version, Number: 42, PrevHash: strings.Repeat("ab", 32),
 		TxRoot: HexHash(MerkleRoot(leaves)), TxCount: n, Time: "2026-03-01T09:00:00.009Z"}
 	hb, err := json.Marshal(h)
 	if err != nil {
@@ -108,7 +142,7 @@ func (nd *node) block(t testing.TB, n int) signedBlock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signedBlock{header: hb, signature: sig, records: records, events: events}
+	return signedBlock{header: hb, signature: sig, records: records, events: events, salts: salts}
 }
 
 func wantFailure(t *testing.T, doc, anchor []byte, check Check) {
@@ -171,7 +205,7 @@ func TestEmbeddedBlockReceipts(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < n; i++ {
-			r, err := eb.Receipt(i, b.events[i])
+			r, err := eb.Receipt(i, b.events[i], b.salts[i])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,15 +221,19 @@ func TestEmbeddedBlockReceipts(t *testing.T) {
 				hashes = append(hashes, HexHash(h))
 			}
 			hash := HeaderHash(b.header)
+			var hexSalts []string
+			for _, s := range b.salts[i] {
+				hexSalts = append(hexSalts, hex.EncodeToString(s))
+			}
 			w := &Receipt{Kind: KindEmbedded, TxID: fmt.Sprintf("%064x", i+1), BlockNumber: 42, Events: b.events[i],
 				Embedded: &Embedded{Header: b.header, BlockHash: HexHash(hash), Signer: nd.signer,
-					Signature: hex.EncodeToString(b.signature), Tx: b.records[i],
+					Signature: hex.EncodeToString(b.signature), Tx: b.records[i], EventSalts: hexSalts,
 					Proof: MerkleProof{LeafIndex: uint64(i), TreeSize: uint64(n), Hashes: hashes}}}
 			if want, _ := w.Marshal(); !bytes.Equal(doc, want) {
 				t.Fatalf("block of %d, tx %d:\n%s\nwant\n%s", n, i, doc, want)
 			}
 		}
-		if _, err := eb.Receipt(n, nil); err == nil {
+		if _, err := eb.Receipt(n, nil, nil); err == nil {
 			t.Errorf("block of %d: receipt of transaction %d built", n, n)
 		}
 	}
@@ -434,7 +472,7 @@ func BenchmarkEmbeddedReceipts(b *testing.B) {
 				b.Fatal(err)
 			}
 			for i := 0; i < n; i++ {
-				r, err := eb.Receipt(i, blk.events[i])
+				r, err := eb.Receipt(i, blk.events[i], blk.salts[i])
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -448,7 +486,7 @@ func BenchmarkEmbeddedReceipts(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for i := 0; i < n; i++ {
-				r, err := NewEmbedded(blk.header, blk.signature, blk.records, i, blk.events[i], nd.signer)
+				r, err := NewEmbedded(blk.header, blk.signature, blk.records, i, blk.events[i], blk.salts[i], nd.signer)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -458,4 +496,115 @@ func BenchmarkEmbeddedReceipts(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Receipts of version-1 blocks (plain digests, no salts) verify the old way,
+// every byte of them still matters, and salts may not be added to them.
+func TestVersion1ReceiptsVerify(t *testing.T) {
+	nd := newNode(t)
+	b := nd.blockOfVersion(t, 5, HeaderVersionUnsalted)
+	doc := nd.receiptOf(t, b, 2)
+	if bytes.Contains(doc, []byte(`"eventSalts"`)) {
+		t.Fatalf("a version-1 receipt carries salts: %s", doc)
+	}
+	p, err := Verify(doc, nd.anchor)
+	if err != nil || len(p.Events) != 3 {
+		t.Fatalf("version-1 receipt: %v, %+v", err, p)
+	}
+	for i := range doc {
+		bad := bytes.Clone(doc)
+		bad[i] ^= 0x01
+		if _, err := Verify(bad, nd.anchor); err == nil {
+			t.Fatalf("byte %d changed: a version-1 receipt still verifies", i)
+		}
+	}
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Embedded.EventSalts = []string{hex.EncodeToString(testSalt(2, "event 0")), hex.EncodeToString(testSalt(2, "event 1")), hex.EncodeToString(testSalt(2, "event 2"))}
+	salted, _ := r.Marshal()
+	wantFailure(t, salted, nd.anchor, CheckFormat)
+	// A version-1 block takes no salts when its receipt is built.
+	if _, err := NewEmbedded(b.header, b.signature, b.records, 2, b.events[2], [][]byte{testSalt(0, "x")}, nd.signer); err == nil {
+		t.Fatal("a version-1 receipt built with salts")
+	}
+}
+
+// The salts of a version-2 receipt: each one binds its event; a missing,
+// extra, changed or swapped salt fails, and so does a receipt whose header
+// claims version 1 (it no longer hashes to the signed block hash).
+func TestEventSalts(t *testing.T) {
+	nd := newNode(t)
+	doc := nd.receipt(t, 5, 2) // three events, three salts
+	var r Receipt
+	if err := json.Unmarshal(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Embedded.EventSalts) != 3 {
+		t.Fatalf("salts %v", r.Embedded.EventSalts)
+	}
+	edit := func(f func(s []string) []string) []byte {
+		cp := r
+		ev := *r.Embedded
+		ev.EventSalts = f(append([]string(nil), r.Embedded.EventSalts...))
+		cp.Embedded = &ev
+		out, err := cp.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for name, bad := range map[string][]byte{
+		"salt changed":  flip(t, doc, `"eventSalts":["`, 10),
+		"salts swapped": edit(func(s []string) []string { s[0], s[1] = s[1], s[0]; return s }),
+		"salt missing":  edit(func(s []string) []string { return s[:2] }),
+		"salt extra":    edit(func(s []string) []string { return append(s, s[0]) }),
+		"salt short":    edit(func(s []string) []string { s[0] = s[0][:62]; return s }),
+		"no salts":      edit(func(s []string) []string { return nil }),
+	} {
+		t.Run(name, func(t *testing.T) { wantFailure(t, bad, nd.anchor, CheckEventDigest) })
+	}
+	t.Run("header says version 1", func(t *testing.T) {
+		bad := bytes.Replace(doc, []byte(`"version":2`), []byte(`"version":1`), 1)
+		if _, err := Verify(bad, nd.anchor); err == nil {
+			t.Fatal("verifies")
+		}
+	})
+	// Withholding an event drops its salt and no other.
+	w, err := r.Withhold(func(id string) bool { return id == "ev-2-1" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Embedded.EventSalts) != 1 || w.Embedded.EventSalts[0] != r.Embedded.EventSalts[1] || len(r.Embedded.EventSalts) != 3 {
+		t.Fatalf("withheld copy's salts %v (original's %v)", w.Embedded.EventSalts, r.Embedded.EventSalts)
+	}
+}
+
+// A receipt of a block of a header version newer than this verifier's is
+// refused with a message naming both versions.
+func TestNewerHeaderVersionRefused(t *testing.T) {
+	nd := newNode(t)
+	b := nd.blockOfVersion(t, 2, HeaderVersion+1)
+	if _, err := NewEmbedded(b.header, b.signature, b.records, 0, b.events[0], b.salts[0], nd.signer); err == nil {
+		t.Fatal("receipt of a version-3 block built")
+	}
+	var hexSalts []string
+	for _, s := range b.salts[0] {
+		hexSalts = append(hexSalts, hex.EncodeToString(s))
+	}
+	hash := HeaderHash(b.header)
+	r := &Receipt{Kind: KindEmbedded, TxID: fmt.Sprintf("%064x", 1), BlockNumber: 42, Events: b.events[0],
+		Embedded: &Embedded{Header: b.header, BlockHash: HexHash(hash), Signer: nd.signer,
+			Signature: hex.EncodeToString(b.signature), Tx: b.records[0], EventSalts: hexSalts,
+			Proof: MerkleProof{LeafIndex: 0, TreeSize: 2, Hashes: []string{HexHash(LeafHash(b.records[1]))}}}}
+	doc, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, doc, nd.anchor, CheckHeader)
+	_, err = Verify(doc, nd.anchor)
+	if !strings.Contains(err.Error(), "version 3 is newer than this verifier's version 2") {
+		t.Fatalf("error does not name both versions: %v", err)
+	}
 }

@@ -28,6 +28,13 @@ type eventHead struct {
 // for its ID and name the receipt's transaction. It returns the proved
 // events and how many committed events the receipt withholds.
 func proveEvents(txID string, carried []json.RawMessage, committed []committedEvent) ([]ProvedEvent, int, error) {
+	return proveEventsWith(txID, carried, committed, func(_ int, raw []byte) string { return Digest(raw) })
+}
+
+// proveEventsWith is proveEvents with the digest of carried event i given by
+// digest: an embedded block of header version 2 commits to each event with
+// its own salt.
+func proveEventsWith(txID string, carried []json.RawMessage, committed []committedEvent, digest func(i int, raw []byte) string) ([]ProvedEvent, int, error) {
 	if len(carried) > len(committed) {
 		return nil, 0, fail(CheckEventDigest, nil, "receipt carries %d events, the transaction committed to %d", len(carried), len(committed))
 	}
@@ -46,7 +53,7 @@ func proveEvents(txID string, carried []json.RawMessage, committed []committedEv
 		}
 		want := committed[j]
 		j++
-		if got := Digest(raw); got != want.Digest {
+		if got := digest(i, raw); got != want.Digest {
 			return nil, 0, fail(CheckEventDigest, nil, "event %d (%s) hashes to %s, the transaction committed to %s", i, e.EventID, got, want.Digest)
 		}
 		if e.TxID != txID {
@@ -76,8 +83,9 @@ func (r *Receipt) EventIDs() ([]string, error) {
 var ErrCannotWithhold = errors.New("a Fabric receipt carries its whole block, events included: it cannot withhold events")
 
 // Withhold returns a copy of an embedded receipt that carries only the
-// events keep accepts; the others remain in it only as the digests its
-// transaction record commits to, and the copy verifies like the original.
+// events keep accepts, with only their salts; the others remain in it only
+// as the commitments its transaction record holds, and the copy verifies
+// like the original.
 func (r *Receipt) Withhold(keep func(eventID string) bool) (*Receipt, error) {
 	if r.Kind != KindEmbedded {
 		return nil, ErrCannotWithhold
@@ -86,12 +94,30 @@ func (r *Receipt) Withhold(keep func(eventID string) bool) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A receipt of a version-2 block carries one salt per event; the salt
+	// of an event left out goes with it.
+	var salts []string
+	if r.Embedded != nil {
+		salts = r.Embedded.EventSalts
+	}
+	if len(salts) > 0 && len(salts) != len(r.Events) {
+		return nil, fmt.Errorf("receipt carries %d events and %d event salts", len(r.Events), len(salts))
+	}
 	cp := *r
 	cp.Events = make([]json.RawMessage, 0, len(r.Events))
+	var kept []string
 	for i, id := range ids {
 		if keep(id) {
 			cp.Events = append(cp.Events, r.Events[i])
+			if len(salts) > 0 {
+				kept = append(kept, salts[i])
+			}
 		}
+	}
+	if r.Embedded != nil {
+		ev := *r.Embedded
+		ev.EventSalts = kept
+		cp.Embedded = &ev
 	}
 	return &cp, nil
 }

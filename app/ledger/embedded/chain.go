@@ -73,7 +73,7 @@ func (l *Ledger) verifyChain(m meta, full bool) (verified uint64, last time.Time
 		from = m.checkpoint.number
 	}
 	err = l.db.View(func(tx *bolt.Tx) error {
-		v := chainVerifier{pub: &l.key.PublicKey, txs: tx.Bucket(bucketTxs)}
+		v := chainVerifier{pub: &l.key.PublicKey, salts: l.salts, txs: tx.Bucket(bucketTxs)}
 		if m.checkpoint.number > 0 {
 			v.checkpoint = &m.checkpoint
 		}
@@ -107,11 +107,13 @@ func (l *Ledger) verifyChain(m meta, full bool) (verified uint64, last time.Time
 // chainVerifier checks consecutive blocks.
 type chainVerifier struct {
 	pub        *ecdsa.PublicKey
+	salts      *salter
 	txs        *bolt.Bucket
 	checkpoint *checkpoint // the first block must hash to it, if set
 	prev       [32]byte    // hash of the block before the next one
 	started    bool
 	lastTime   time.Time
+	version    int // header version of the previous block; versions never go back
 }
 
 func (v *chainVerifier) block(n uint64, enc []byte) error {
@@ -125,8 +127,16 @@ func (v *chainVerifier) block(n uint64, enc []byte) error {
 	if err := dec.Decode(&h); err != nil {
 		return broken(n, CheckHeader, "malformed header: %v", err)
 	}
-	if h.Version != receipt.HeaderVersion || h.Number != n {
-		return broken(n, CheckHeader, "header says version %d, block %d", h.Version, h.Number)
+	if h.Number != n {
+		return broken(n, CheckHeader, "header says block %d", h.Number)
+	}
+	switch {
+	case h.Version > receipt.HeaderVersion:
+		return broken(n, CheckHeader, "header version %d is newer than this build's version %d", h.Version, receipt.HeaderVersion)
+	case h.Version != receipt.HeaderVersion && h.Version != receipt.HeaderVersionUnsalted:
+		return broken(n, CheckHeader, "header version %d is unknown", h.Version)
+	case h.Version < v.version:
+		return broken(n, CheckHeader, "header version %d follows a block of version %d", h.Version, v.version)
 	}
 	hash := receipt.HeaderHash(b.header)
 	// The first block links to 64 zeros; later ones to their predecessor.
@@ -151,7 +161,7 @@ func (v *chainVerifier) block(n uint64, enc []byte) error {
 	leaves := make([]receipt.Hash, len(b.txs))
 	for i, t := range b.txs {
 		leaves[i] = receipt.LeafHash(t.record)
-		if err := v.tx(n, i, t); err != nil {
+		if err := v.tx(n, h.Version, i, t); err != nil {
 			return err
 		}
 	}
@@ -160,10 +170,12 @@ func (v *chainVerifier) block(n uint64, enc []byte) error {
 	}
 	v.prev = hash
 	v.started = true
+	v.version = h.Version
 	return nil
 }
 
-func (v *chainVerifier) tx(n uint64, i int, t storedTx) error {
+// tx checks transaction i of block n, of header version version.
+func (v *chainVerifier) tx(n uint64, version int, i int, t storedTx) error {
 	var rec receipt.TxRecord
 	dec := json.NewDecoder(bytes.NewReader(t.record))
 	dec.DisallowUnknownFields()
@@ -179,11 +191,17 @@ func (v *chainVerifier) tx(n uint64, i int, t storedTx) error {
 			v.lastTime.Format(time.RFC3339Nano))
 	}
 	v.lastTime = ts
-	if rec.PayloadHash == "" && len(t.payload) != 0 || rec.PayloadHash != "" && receipt.Digest(t.payload) != rec.PayloadHash {
+	commit := func(item byte, index int, content []byte) string {
+		if version == receipt.HeaderVersionUnsalted {
+			return receipt.Digest(content)
+		}
+		return receipt.Commit(v.salts.salt(rec.TxID, item, index), content)
+	}
+	if rec.PayloadHash == "" && len(t.payload) != 0 || rec.PayloadHash != "" && commit(saltPayload, 0, t.payload) != rec.PayloadHash {
 		return broken(n, CheckPayload, "transaction %d event payload does not match its hash", i)
 	}
 	if len(t.payload) > 0 && len(rec.Events) > 0 {
-		digests, err := eventDigests(t.payload)
+		digests, err := eventDigests(t.payload, func(j int, raw []byte) string { return commit(saltEvent, j, raw) })
 		if err != nil {
 			return broken(n, CheckPayload, "transaction %d: %v", i, err)
 		}

@@ -110,7 +110,7 @@ func TestBrokenChainIsRefused(t *testing.T) {
 		}, 5, CheckHeader},
 		{"head block changed, fast path", false, func(t *testing.T, dir string) {
 			tamper(t, dir, editBlock(7, func(b *storedBlock) {
-				b.header = replace(b.header, `"version":1`, `"version":1 `)
+				b.header = replace(b.header, `"version":2`, `"version":2 `)
 			}))
 		}, 7, CheckCheckpoint},
 		{"block after the checkpoint changed, fast path", false, func(t *testing.T, dir string) {

@@ -80,6 +80,11 @@ type Config struct {
 	// NoSync turns off fsync. It exists only to measure what durability
 	// costs; a ledger with NoSync loses acknowledged writes on a crash.
 	NoSync bool
+
+	// headerVersion, when set (by tests), is the header version of the
+	// blocks written: receipt.HeaderVersionUnsalted stands in for the
+	// previous build. 0 means receipt.HeaderVersion.
+	headerVersion int
 }
 
 // Ledger is an open embedded ledger. Its methods are safe for concurrent use.
@@ -92,6 +97,9 @@ type Ledger struct {
 	key       *ecdsa.PrivateKey
 	signer    string // fingerprint of key's public half
 	anchorPEM string
+	salts     *salter // the commitment salts, derived from key
+	// headerVersion is the version of the blocks the writer writes.
+	headerVersion int
 
 	queue chan *submission
 	done  chan struct{} // closed when the writer has stopped
@@ -205,22 +213,27 @@ func open(cfg Config, db *bolt.DB, log *slog.Logger) (*Ledger, error) {
 	}
 	c := contract.New()
 	l := &Ledger{
-		cfg:       cfg,
-		db:        db,
-		log:       log,
-		contract:  c,
-		fns:       map[string]bool{},
-		key:       key,
-		signer:    signer,
-		anchorPEM: anchor,
-		queue:     make(chan *submission, 4*cfg.MaxBlockTxs),
-		done:      make(chan struct{}),
-		height:    m.height,
-		committed: make(chan struct{}),
-		headHash:  m.head,
+		cfg:           cfg,
+		db:            db,
+		log:           log,
+		contract:      c,
+		fns:           map[string]bool{},
+		key:           key,
+		signer:        signer,
+		anchorPEM:     anchor,
+		salts:         newSalter(key),
+		headerVersion: cfg.headerVersion,
+		queue:         make(chan *submission, 4*cfg.MaxBlockTxs),
+		done:          make(chan struct{}),
+		height:        m.height,
+		committed:     make(chan struct{}),
+		headHash:      m.head,
 	}
 	for _, fn := range c.Functions() {
 		l.fns[fn] = true
+	}
+	if l.headerVersion == 0 {
+		l.headerVersion = receipt.HeaderVersion
 	}
 
 	start := time.Now()
@@ -374,7 +387,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 		if err != nil {
 			return fmt.Errorf("block %d: %w", number, err)
 		}
-		out, err = txReceipt(rb, index, txID, b.txs[index].payload)
+		out, err = txReceipt(l.salts, rb, index, txID, b.txs[index].payload)
 		return err
 	})
 	return out, err
@@ -384,7 +397,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 // cannot be built: the write stands, and [Ledger.Receipt] reads its receipt
 // from the block.
 func (l *Ledger) writeReceipt(o outcome) []byte {
-	r, err := txReceipt(o.block, o.index, o.res.TxID, o.payload)
+	r, err := txReceipt(l.salts, o.block, o.index, o.res.TxID, o.payload)
 	if err != nil {
 		l.log.Error("cannot build the receipt of a committed write", "txId", o.res.TxID, "err", err)
 		return nil
@@ -395,13 +408,19 @@ func (l *Ledger) writeReceipt(o outcome) []byte {
 // txReceipt returns the canonical receipt of transaction index of block,
 // whose ID is txID and whose chaincode event payload is payload. Writes and
 // [Ledger.Receipt] both build receipts here, so that the receipt a write
-// returns is the one Receipt returns later.
-func txReceipt(block *receipt.EmbeddedBlock, index int, txID string, payload []byte) ([]byte, error) {
+// returns is the one Receipt returns later. A receipt of a block of header
+// version 2 carries the salt of every event of the transaction; whoever
+// withholds an event from it drops its salt too ([receipt.Receipt.Withhold]).
+func txReceipt(salts *salter, block *receipt.EmbeddedBlock, index int, txID string, payload []byte) ([]byte, error) {
 	events, err := payloadEvents(payload)
 	if err != nil {
 		return nil, fmt.Errorf("transaction %q event payload: %w", txID, err)
 	}
-	r, err := block.Receipt(index, events)
+	var eventSalts [][]byte
+	if block.Version() != receipt.HeaderVersionUnsalted {
+		eventSalts = salts.eventSalts(txID, len(events))
+	}
+	r, err := block.Receipt(index, events, eventSalts)
 	if err != nil {
 		return nil, fmt.Errorf("transaction %q: %w", txID, err)
 	}

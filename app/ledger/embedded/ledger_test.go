@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -39,14 +41,32 @@ func TestConformance(t *testing.T) {
 // two ledgers' states can be compared byte for byte.
 func memTxIDs() func() string { return counterTxIDs("mem-tx") }
 
-// TestDeterminism replays the same transactions on two fresh ledgers and on
-// the in-memory reference ledger: state and block hashes must be identical.
+// TestDeterminism replays the same transactions on fresh ledgers and on the
+// in-memory reference ledger. The state must be identical everywhere. The
+// blocks must be byte-identical between two nodes with the same node key
+// (the commitment salts are derived from it, nothing random enters a block);
+// a node with another key commits to the same content with other salts, so
+// its transaction roots, and hence its block hashes, differ.
 func TestDeterminism(t *testing.T) {
-	var digests, chains []string
+	var digests, chains, roots []string
 	var heights []uint64
-	for i := 0; i < 2; i++ {
+	keyDir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		dir := t.TempDir()
+		if i == 1 { // the same node key as the first ledger's
+			key, err := os.ReadFile(filepath.Join(keyDir, KeyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, KeyFile), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 0 {
+			dir = keyDir
+		}
 		clock := contracttest.NewClock()
-		l := openTest(t, Config{Clock: clock.Now, TxIDs: memTxIDs()})
+		l := openTest(t, Config{Dir: dir, Clock: clock.Now, TxIDs: memTxIDs()})
 		contracttest.Replay(t, adapter{l}, clock)
 		hashes, headers := blockHashes(t, l)
 		if len(hashes) < 10 {
@@ -54,13 +74,30 @@ func TestDeterminism(t *testing.T) {
 		}
 		digests = append(digests, stateDigest(t, l))
 		chains = append(chains, strings.Join(headers, "\n")+"\n"+strings.Join(hashes, "\n"))
+		var r []string
+		for _, h := range headers {
+			var hd receipt.Header
+			if err := json.Unmarshal([]byte(h), &hd); err != nil {
+				t.Fatal(err)
+			}
+			r = append(r, hd.TxRoot)
+		}
+		roots = append(roots, strings.Join(r, ","))
 		heights = append(heights, l.Height())
 	}
-	if digests[0] != digests[1] {
-		t.Errorf("state differs between two replays: %s vs %s", digests[0], digests[1])
+	for i := 1; i < 3; i++ {
+		if digests[i] != digests[0] {
+			t.Errorf("state of replay %d differs: %s vs %s", i, digests[i], digests[0])
+		}
+		if heights[i] != heights[0] {
+			t.Errorf("replay %d made %d blocks, the first %d", i, heights[i], heights[0])
+		}
 	}
-	if chains[0] != chains[1] || heights[0] != heights[1] {
-		t.Errorf("blocks differ between two replays:\n%s\n---\n%s", chains[0], chains[1])
+	if chains[0] != chains[1] {
+		t.Errorf("blocks differ between two replays on the same node key:\n%s\n---\n%s", chains[0], chains[1])
+	}
+	if roots[2] == roots[0] || chains[2] == chains[0] {
+		t.Errorf("a node with another key made the same transaction roots: its commitments are not salted with its own secret")
 	}
 
 	clock := contracttest.NewClock()

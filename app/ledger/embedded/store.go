@@ -26,9 +26,12 @@ var (
 )
 
 // formatVersion is the version of the file's data. Version 2 holds the
-// contract's salted private values (contract.FormatVersion 2); a version-1
-// file is migrated when it is opened (see migrate).
-const formatVersion = 2
+// contract's salted private values (contract.FormatVersion 2). Version 3
+// writes blocks of header version 2, whose transaction records hold salted
+// commitments (receipt.HeaderVersion); its blocks before the upgrade stay of
+// header version 1. A version-1 or -2 file is migrated when it is opened
+// (see migrate).
+const formatVersion = 3
 
 // blockEncodingVersion leads every stored block.
 const blockEncodingVersion = 1
@@ -225,13 +228,21 @@ func checkFormat(f []byte) error {
 // FormatVersion 2). The contract reads a version-1 value, which has none,
 // as what it is, and a version-1 ledger records no meta/format, which the
 // contract takes for version 1; so nothing stored changes shape, and the
-// blocks, which commit to the old values' hashes, stay as they are. Only the
-// version byte moves, so that a version-1 build refuses the file from now on
-// rather than meet salted values it does not know.
+// blocks, which commit to the old values' hashes, stay as they are.
+//
+// Version 2 to 3: new blocks are of header version 2 (salted commitments in
+// their transaction records). The blocks already written are signed and
+// chained and cannot be rewritten: they stay of header version 1, and the
+// chain verification and their receipts check them the version-1 way.
+//
+// Either way only the version byte moves, so that an older build refuses the
+// file from now on, naming both versions, rather than meet what it does not
+// know (salted values; blocks of a header version it would take for a
+// broken chain).
 func migrate(tx *bolt.Tx) error {
 	b := tx.Bucket(bucketMeta)
 	f := b.Get(metaFormat)
-	if len(f) == 1 && f[0] == 1 {
+	if len(f) == 1 && f[0] >= 1 && f[0] < formatVersion {
 		return b.Put(metaFormat, []byte{formatVersion})
 	}
 	return checkFormat(f)

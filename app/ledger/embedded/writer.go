@@ -121,7 +121,7 @@ func (l *Ledger) commitBlock(batch []*submission) {
 			err = l.testHookApply(a.st)
 		}
 		if err == nil {
-			a.record, a.payload, err = txRecord(a.st, s, writeSet)
+			a.record, a.payload, err = l.txRecord(a.st, s, writeSet)
 		}
 		if err != nil {
 			// The block's bbolt transaction may now hold part of this
@@ -233,23 +233,38 @@ func (l *Ledger) execute(tx *bolt.Tx, s *submission, seen map[string]bool) (a *a
 }
 
 // txRecord builds the transaction's record (its Merkle leaf) and returns it
-// with the event payload it commits to.
-func txRecord(st *txState, s *submission, writeSet [32]byte) (record, payload []byte, err error) {
+// with the event payload it commits to. In a block of header version 2 every
+// digest of the record is a salted commitment (see salts.go); the write set
+// enters as the commitment to its digest (state.go's apply). Version 1, plain
+// digests, is written only by tests standing in for the previous build.
+func (l *Ledger) txRecord(st *txState, s *submission, writeSet [32]byte) (record, payload []byte, err error) {
+	commit := func(item byte, index int, content []byte) string {
+		if l.headerVersion == receipt.HeaderVersionUnsalted {
+			return receipt.Digest(content)
+		}
+		return receipt.Commit(l.salts.salt(st.txID, item, index), content)
+	}
 	rec := receipt.TxRecord{
-		TxID:         st.txID,
-		Timestamp:    st.ts.Format(time.RFC3339Nano),
-		Creator:      st.creator,
-		Function:     s.fn,
-		ArgsHash:     receipt.Digest(s.args),
-		WriteSetHash: "sha256:" + receipt.HexHash(writeSet),
-		Events:       []receipt.EventDigest{},
+		TxID:      st.txID,
+		Timestamp: st.ts.Format(time.RFC3339Nano),
+		Creator:   st.creator,
+		Function:  s.fn,
+		ArgsHash:  commit(saltArgs, 0, s.args),
+		Events:    []receipt.EventDigest{},
+	}
+	// The write set's digest is what the commitment is over; version 1
+	// recorded the digest itself.
+	if l.headerVersion == receipt.HeaderVersionUnsalted {
+		rec.WriteSetHash = "sha256:" + receipt.HexHash(writeSet)
+	} else {
+		rec.WriteSetHash = commit(saltWriteSet, 0, writeSet[:])
 	}
 	if st.eventName != "" {
 		rec.EventName = st.eventName
-		rec.PayloadHash = receipt.Digest(st.event)
+		rec.PayloadHash = commit(saltPayload, 0, st.event)
 		payload = st.event
 		if st.eventName == contract.EventName {
-			if rec.Events, err = eventDigests(st.event); err != nil {
+			if rec.Events, err = eventDigests(st.event, func(i int, raw []byte) string { return commit(saltEvent, i, raw) }); err != nil {
 				return nil, nil, fmt.Errorf("event payload of %s: %w", st.txID, err)
 			}
 		}
@@ -259,8 +274,9 @@ func txRecord(st *txState, s *submission, writeSet [32]byte) (record, payload []
 }
 
 // eventDigests returns the digest of each event in a [contract.WriteEvent]
-// payload, hashing each event's bytes exactly as the contract wrote them.
-func eventDigests(payload []byte) ([]receipt.EventDigest, error) {
+// payload, as digest gives it for event i's bytes exactly as the contract
+// wrote them.
+func eventDigests(payload []byte, digest func(i int, raw []byte) string) ([]receipt.EventDigest, error) {
 	events, err := payloadEvents(payload)
 	if err != nil {
 		return nil, err
@@ -271,7 +287,7 @@ func eventDigests(payload []byte) ([]receipt.EventDigest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		out[i] = receipt.EventDigest{EventID: id, Digest: receipt.Digest(raw)}
+		out[i] = receipt.EventDigest{EventID: id, Digest: digest(i, raw)}
 	}
 	return out, nil
 }
@@ -311,7 +327,7 @@ func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) (hash [3
 		sb.txs[i] = storedTx{record: a.record, payload: a.payload}
 	}
 	h := receipt.Header{
-		Version:  receipt.HeaderVersion,
+		Version:  l.headerVersion,
 		Number:   number,
 		PrevHash: receipt.HexHash(l.headHash),
 		TxRoot:   receipt.HexHash(receipt.MerkleRoot(leaves)),
