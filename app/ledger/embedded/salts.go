@@ -25,7 +25,7 @@ import (
 // (writeSetHash), 'P' the event payload (payloadHash), 'E' an event (index is
 // its position in the payload; 0 for the others). HMAC is a pseudorandom
 // function: a salt a receipt reveals says nothing of any other salt, nor of
-// the key. See docs/design/0019-rsalt-commitment-salts.md.
+// the key. See docs/design/0021-receipt-commitment-salts.md.
 
 // saltKeyLabel separates the salt key from every other use of the node key.
 const saltKeyLabel = "tokentrail embedded commitment salts v2"
