@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strings"
 )
 
 // batch returns the batch with id, or nil. The copy is the caller's to
@@ -358,55 +357,9 @@ func process(t *txn, args []byte) (any, error) {
 
 	// What the outputs inherit.
 	first := inputs[0]
-	owner := first.Owner
-	var classes, pis, deids, bases, purposes, retention, licences []string
-	purposes = first.Purposes
-	for _, b := range inputs {
-		if b.Owner != owner {
-			owner = t.caller
-		}
-		classes = append(classes, b.Classification)
-		pis = append(pis, b.PersonalInfo)
-		deids = append(deids, b.Deidentification)
-		bases = append(bases, b.LegalBasis)
-		purposes = intersect(purposes, b.Purposes)
-		if b.RetentionUntil != "" {
-			retention = append(retention, b.RetentionUntil)
-		}
-		if b.Licence != "" {
-			licences = append(licences, b.Licence)
-		}
-	}
-	if len(purposes) == 0 {
-		return nil, violation(RulePurpose, "the inputs share no permitted purpose, so the outputs could be used for none")
-	}
-	personal := maxOf(personalInfos, pis...)
-	deid := minOf(deidentifications, deids...)
-	switch {
-	case contains(req.Operations, "anonymization"):
-		personal, deid = "none", "anonymized"
-	case contains(req.Operations, "deidentification") && deid == "none":
-		deid = "pseudonymized"
-	}
-	basis := minOf(legalBases, bases...)
-	if err := ruleLegalBasis(personal, basis); err != nil {
+	in, err := inherit(inputs, req.Operations, t.caller)
+	if err != nil {
 		return nil, err
-	}
-	consentRef := first.ConsentRef
-	for _, b := range inputs {
-		if b.ConsentRef != consentRef {
-			consentRef = ""
-		}
-	}
-	earliest := ""
-	for _, r := range retention {
-		if earliest == "" || timeBefore(r, earliest) {
-			earliest = r
-		}
-	}
-	licence := strings.Join(sortedSet(licences), " AND ")
-	if len(licence) > 4096 {
-		return nil, invalid("inputs", "the inputs' licences together exceed 4096 characters")
 	}
 
 	outIDs := make([]string, len(req.Outputs))
@@ -430,11 +383,11 @@ func process(t *txn, args []byte) (any, error) {
 		}
 		outIDs[i] = o.ID
 		outputs[i] = &Batch{
-			ID: o.ID, Name: o.Name, Description: o.Description, Owner: owner, Custodians: []string{owner, t.caller},
+			ID: o.ID, Name: o.Name, Description: o.Description, Owner: in.Owner, Custodians: []string{in.Owner, t.caller},
 			Sector: first.Sector, Modality: modality, Languages: langs, Tokens: o.Tokens, ContentDigest: o.ContentDigest,
-			SizeBytes: o.SizeBytes, Records: o.Records, Classification: maxOf(classifications, classes...),
-			PersonalInfo: personal, Deidentification: deid, LegalBasis: basis, ConsentRef: consentRef,
-			Purposes: purposes, Region: actor.Region, Licence: licence, RetentionUntil: earliest,
+			SizeBytes: o.SizeBytes, Records: o.Records, Classification: in.Classification,
+			PersonalInfo: in.PersonalInfo, Deidentification: in.Deidentification, LegalBasis: in.LegalBasis, ConsentRef: in.ConsentRef,
+			Purposes: in.Purposes, Region: actor.Region, Licence: in.Licence, RetentionUntil: in.RetentionUntil,
 			Quality: qualityFrom(o.Quality, t.caller, t.txID), Parents: sortedSet(req.Inputs), Status: StatusActive,
 			CreatedTx: t.txID, CreatedAt: t.nowStr,
 		}
@@ -447,7 +400,7 @@ func process(t *txn, args []byte) (any, error) {
 	all := append(append([]string(nil), req.Inputs...), outIDs...)
 	e := t.newEvent(EventProcessed, all...)
 	e.Processed = &ProcessedPayload{Inputs: req.Inputs, Operations: req.Operations, Tool: req.Tool, Outputs: outIDs,
-		Owner: owner, Region: actor.Region, CrossBorder: req.CrossBorder, TokensIn: tokensIn, TokensOut: tokensOut, KeptRatio: ratio}
+		Owner: in.Owner, Region: actor.Region, CrossBorder: req.CrossBorder, TokensIn: tokensIn, TokensOut: tokensOut, KeptRatio: ratio}
 	for i := range req.Outputs {
 		if q := assessedFrom(req.Outputs[i].Quality); q != nil {
 			if e.Processed.OutputQuality == nil {
