@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tokentrail/tokentrail/app/service"
+	"github.com/tokentrail/tokentrail/app/openlineage"
 )
 
 // runEventNotRecorded answers a RunEvent whose run state records nothing.
@@ -23,7 +23,7 @@ func (s *Server) recordOpenLineage(c echo.Context) error {
 	if _, err := newQuery(c); err != nil {
 		return err
 	}
-	var ev service.OLRunEvent
+	var ev openlineage.RunEvent
 	if err := decodeJSON(c, &ev, false); err != nil {
 		return err
 	}

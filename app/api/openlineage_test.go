@@ -14,7 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/tokentrail/tokentrail/app/service"
+	"github.com/tokentrail/tokentrail/app/openlineage"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
@@ -82,8 +82,8 @@ func newOLSchemas(t *testing.T) *olSchemas {
 	if len(facets) != 6 {
 		t.Fatalf("found %d facet schemas, want tokentrail's 6", len(facets))
 	}
-	if s.runEvent, err = s.c.Compile(service.OLRunEventSchema); err != nil {
-		t.Fatalf("compile %s: %v", service.OLRunEventSchema, err)
+	if s.runEvent, err = s.c.Compile(openlineage.RunEventSchema); err != nil {
+		t.Fatalf("compile %s: %v", openlineage.RunEventSchema, err)
 	}
 	return s
 }
@@ -154,7 +154,7 @@ func (s *olSchemas) check(raw []byte) error {
 
 func (s *olSchemas) checkFacets(where string, facets map[string]json.RawMessage) error {
 	for key, raw := range facets {
-		var base service.OLFacetBase
+		var base openlineage.FacetBase
 		if err := json.Unmarshal(raw, &base); err != nil || base.Producer == "" || base.SchemaURL == "" {
 			return fmt.Errorf("facet %s lacks _producer or _schemaURL: %s", key, raw)
 		}
@@ -209,9 +209,9 @@ type olAnswer struct {
 	Withheld  int               `json:"withheld"`
 }
 
-func (a olAnswer) decoded(t *testing.T) []service.OLRunEvent {
+func (a olAnswer) decoded(t *testing.T) []openlineage.RunEvent {
 	t.Helper()
-	out := make([]service.OLRunEvent, len(a.Events))
+	out := make([]openlineage.RunEvent, len(a.Events))
 	for i, raw := range a.Events {
 		if err := json.Unmarshal(raw, &out[i]); err != nil {
 			t.Fatal(err)
@@ -270,7 +270,7 @@ func TestOpenLineageExportValidates(t *testing.T) {
 	if evs[0].EventTime != hist.Items[0].Timestamp || evs[0].EventType != "COMPLETE" {
 		t.Fatalf("eventTime %s type %s; want the transaction's time %s, COMPLETE", evs[0].EventTime, evs[0].EventType, hist.Items[0].Timestamp)
 	}
-	names := func(ds []service.OLDataset) []string {
+	names := func(ds []openlineage.Dataset) []string {
 		var out []string
 		for _, d := range ds {
 			if d.Namespace != a.Namespace {
@@ -286,29 +286,29 @@ func TestOpenLineageExportValidates(t *testing.T) {
 	if evs[0].Job.Name != "dedup" || evs[1].Job.Name != "filter" {
 		t.Fatalf("jobs %s, %s", evs[0].Job.Name, evs[1].Job.Name)
 	}
-	var tool service.ToolFacet
-	json.Unmarshal(evs[1].Job.Facets[service.FacetTool], &tool)
-	var proc service.ProcessingFacet
-	json.Unmarshal(evs[1].Run.Facets[service.FacetProcessing], &proc)
+	var tool openlineage.ToolFacet
+	json.Unmarshal(evs[1].Job.Facets[openlineage.FacetTool], &tool)
+	var proc openlineage.ProcessingFacet
+	json.Unmarshal(evs[1].Run.Facets[openlineage.FacetProcessing], &proc)
 	if tool.Version != "0.9" || !slices.Equal(proc.Operations, []string{"filtering", "split"}) || proc.Actor != processor || *proc.TokensOut != 1_300_000 {
 		t.Fatalf("step 2 facets: tool %+v processing %+v", tool, proc)
 	}
 	var batch contract.Batch
 	e.must(http.StatusOK, "GET", "/api/v1/batches/out-2", processor, nil, &batch)
 	out2 := evs[1].Outputs[1] // outside the graph of out-1's ancestors, but the caller may read it
-	var tokens service.TokensFacet
-	var class service.ClassificationFacet
-	var pi service.PersonalInfoFacet
-	var bf service.BatchFacet
-	json.Unmarshal(out2.Facets[service.FacetTokens], &tokens)
-	json.Unmarshal(out2.Facets[service.FacetClassification], &class)
-	json.Unmarshal(out2.Facets[service.FacetPersonalInfo], &pi)
-	json.Unmarshal(out2.Facets[service.FacetBatch], &bf)
+	var tokens openlineage.TokensFacet
+	var class openlineage.ClassificationFacet
+	var pi openlineage.PersonalInfoFacet
+	var bf openlineage.BatchFacet
+	json.Unmarshal(out2.Facets[openlineage.FacetTokens], &tokens)
+	json.Unmarshal(out2.Facets[openlineage.FacetClassification], &class)
+	json.Unmarshal(out2.Facets[openlineage.FacetPersonalInfo], &pi)
+	json.Unmarshal(out2.Facets[openlineage.FacetBatch], &bf)
 	if tokens.Count != batch.Tokens.Count || tokens.Tokenizer != batch.Tokens.Tokenizer || class.Classification != batch.Classification ||
 		pi.PersonalInfo != batch.PersonalInfo || bf.ContentDigest != batch.ContentDigest || *bf.SizeBytes != batch.SizeBytes || bf.Owner != batch.Owner {
 		t.Fatalf("out-2 facets %+v %+v %+v %+v; batch %+v", tokens, class, pi, bf, batch)
 	}
-	if out2.OutputFacets[service.FacetOutputStatistics] == nil || evs[1].Inputs[0].OutputFacets != nil {
+	if out2.OutputFacets[openlineage.FacetOutputStatistics] == nil || evs[1].Inputs[0].OutputFacets != nil {
 		t.Fatal("outputStatistics belongs on outputs, and only there")
 	}
 
@@ -373,20 +373,20 @@ func pipelineRun(ns, runID, job string, inputs []string, ops []string, outputs .
 	}
 	facet := func(name string, fields map[string]any) map[string]any {
 		fields["_producer"] = "https://example.org/pipeline"
-		fields["_schemaURL"] = service.OLFacetSchemaBase + name + ".json#/$defs/" + name
+		fields["_schemaURL"] = openlineage.FacetSchemaBase + name + ".json#/$defs/" + name
 		return fields
 	}
 	for _, o := range outputs {
 		outs = append(outs, map[string]any{"namespace": ns, "name": o["id"], "facets": map[string]any{
-			service.FacetTokens: facet("TokentrailTokensDatasetFacet", map[string]any{"count": o["tokens"], "tokenizer": "o200k_base"}),
-			service.FacetBatch: facet("TokentrailBatchDatasetFacet", map[string]any{"contentDigest": o["digest"], "sizeBytes": 1000, "records": 10,
+			openlineage.FacetTokens: facet("TokentrailTokensDatasetFacet", map[string]any{"count": o["tokens"], "tokenizer": "o200k_base"}),
+			openlineage.FacetBatch: facet("TokentrailBatchDatasetFacet", map[string]any{"contentDigest": o["digest"], "sizeBytes": 1000, "records": 10,
 				"name": "made by " + job}),
 		}})
 	}
 	return map[string]any{
 		"eventType": "COMPLETE", "eventTime": "2026-03-01T10:00:00Z", "producer": "https://example.org/pipeline",
-		"schemaURL": service.OLRunEventSchema,
-		"run":       map[string]any{"runId": runID, "facets": map[string]any{service.FacetProcessing: facet("TokentrailProcessingRunFacet", map[string]any{"operations": ops})}},
+		"schemaURL": openlineage.RunEventSchema,
+		"run":       map[string]any{"runId": runID, "facets": map[string]any{openlineage.FacetProcessing: facet("TokentrailProcessingRunFacet", map[string]any{"operations": ops})}},
 		"job":       map[string]any{"namespace": "airflow://prod", "name": job},
 		"inputs":    ins, "outputs": outs,
 	}
@@ -490,10 +490,10 @@ func TestOpenLineageRoundTrip(t *testing.T) {
 	if len(evs) != 2 || evs[0].Job.Name != "clean" || evs[1].Job.Name != "tok" {
 		t.Fatalf("exported jobs: %s", olOut.Events)
 	}
-	var tool service.ToolFacet
-	json.Unmarshal(evs[0].Job.Facets[service.FacetTool], &tool)
-	var bf service.BatchFacet
-	json.Unmarshal(evs[0].Outputs[0].Facets[service.FacetBatch], &bf)
+	var tool openlineage.ToolFacet
+	json.Unmarshal(evs[0].Job.Facets[openlineage.FacetTool], &tool)
+	var bf openlineage.BatchFacet
+	json.Unmarshal(evs[0].Outputs[0].Facets[openlineage.FacetBatch], &bf)
 	if tool.Version != "1.4" || bf.Name != "made by clean@1.4" || *bf.Records != 10 {
 		t.Fatalf("tool %+v batch facet %+v", tool, bf)
 	}
@@ -532,24 +532,26 @@ func TestOpenLineageRefusals(t *testing.T) {
 		{"no tool version", func(ev map[string]any) { ev["job"].(map[string]any)["name"] = "clean" }, 400, "job.facets.tokentrail_tool.version"},
 		{"no processing facet", func(ev map[string]any) { delete(ev["run"].(map[string]any), "facets") }, 400, "run.facets.tokentrail_processing"},
 		{"unknown operation", func(ev map[string]any) {
-			ev["run"].(map[string]any)["facets"].(map[string]any)[service.FacetProcessing].(map[string]any)["operations"] = []string{"magic"}
+			ev["run"].(map[string]any)["facets"].(map[string]any)[openlineage.FacetProcessing].(map[string]any)["operations"] = []string{"magic"}
 		}, 400, "run.facets.tokentrail_processing.operations[0]"},
 		{"no inputs", func(ev map[string]any) { delete(ev, "inputs") }, 400, "inputs"},
 		{"input elsewhere", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "inputs[0].namespace"},
 		{"unknown input", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["name"] = "nope" }, 404, "inputs[0].name"},
 		{"output elsewhere", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "outputs[0].namespace"},
 		{"output ID invalid", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["name"] = "a b" }, 400, "outputs[0].name"},
-		{"no tokens facet", func(ev map[string]any) { delete(outFacets(ev), service.FacetTokens) }, 400, "outputs[0].facets.tokentrail_tokens"},
-		{"tokens as text", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = "many" }, 400, "outputs[0].facets.tokentrail_tokens"},
-		{"zero tokens", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = 0 }, 400, "outputs[0].facets.tokentrail_tokens.count"},
-		{"no batch facet", func(ev map[string]any) { delete(outFacets(ev), service.FacetBatch) }, 400, "outputs[0].facets.tokentrail_batch"},
-		{"no digest", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "contentDigest") }, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
-		{"bad digest", func(ev map[string]any) {
-			outFacets(ev)[service.FacetBatch].(map[string]any)["contentDigest"] = "md5:00"
+		{"no tokens facet", func(ev map[string]any) { delete(outFacets(ev), openlineage.FacetTokens) }, 400, "outputs[0].facets.tokentrail_tokens"},
+		{"tokens as text", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = "many" }, 400, "outputs[0].facets.tokentrail_tokens"},
+		{"zero tokens", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = 0 }, 400, "outputs[0].facets.tokentrail_tokens.count"},
+		{"no batch facet", func(ev map[string]any) { delete(outFacets(ev), openlineage.FacetBatch) }, 400, "outputs[0].facets.tokentrail_batch"},
+		{"no digest", func(ev map[string]any) {
+			delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "contentDigest")
 		}, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
-		{"no size", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "sizeBytes") }, 400, "outputs[0].facets.tokentrail_batch.sizeBytes"},
-		{"no records", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "records") }, 400, "outputs[0].facets.tokentrail_batch.records"},
-		{"tokens created by cleaning", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = 5_000_000 }, 422, ""},
+		{"bad digest", func(ev map[string]any) {
+			outFacets(ev)[openlineage.FacetBatch].(map[string]any)["contentDigest"] = "md5:00"
+		}, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
+		{"no size", func(ev map[string]any) { delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "sizeBytes") }, 400, "outputs[0].facets.tokentrail_batch.sizeBytes"},
+		{"no records", func(ev map[string]any) { delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "records") }, 400, "outputs[0].facets.tokentrail_batch.records"},
+		{"tokens created by cleaning", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = 5_000_000 }, 422, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := good()
