@@ -149,15 +149,15 @@ func FromLineage(g contract.Lineage, events map[string]contract.Event) *Document
 			p.Entity[id] = e
 			continue
 		}
-		e["prov:label"] = node.Name
-		e["tt:status"] = node.Status
-		e["tt:contentDigest"] = node.ContentDigest
 		e["tt:tokens"] = node.Tokens.Count
-		e["tt:tokenizer"] = node.Tokens.Tokenizer
-		e["tt:sector"] = node.Sector
-		e["tt:modality"] = node.Modality
-		e["tt:classification"] = node.Classification
-		e["tt:createdTxId"] = node.CreatedTx
+		// Empty text is left out: PROV-XML cannot tell it from no value.
+		for k, v := range map[string]string{"prov:label": node.Name, "tt:status": node.Status, "tt:contentDigest": node.ContentDigest,
+			"tt:tokenizer": node.Tokens.Tokenizer, "tt:sector": node.Sector, "tt:modality": node.Modality,
+			"tt:classification": node.Classification, "tt:createdTxId": node.CreatedTx} {
+			if v != "" {
+				e[k] = v
+			}
+		}
 		p.Entity[id] = e
 		if node.Owner != "" {
 			p.WasAttributedTo[rel()] = map[string]any{"prov:entity": id, "prov:agent": agent(node.Owner)}
@@ -173,7 +173,10 @@ func FromLineage(g contract.Lineage, events map[string]contract.Event) *Document
 		}
 		act := Event(e.EventID)
 		if _, ok := p.Activity[act]; !ok {
-			a := map[string]any{"prov:type": QName("tt:" + contract.EventProcessed), "tt:eventId": e.EventID, "tt:txId": e.TxID}
+			a := map[string]any{"prov:type": QName("tt:" + contract.EventProcessed), "tt:eventId": e.EventID}
+			if e.TxID != "" {
+				a["tt:txId"] = e.TxID
+			}
 			if len(e.Operations) > 0 {
 				a["tt:operations"] = e.Operations
 			}
