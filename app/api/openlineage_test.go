@@ -2,11 +2,15 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -523,7 +527,6 @@ func TestOpenLineageRefusals(t *testing.T) {
 		status int
 		field  string
 	}{
-		{"no eventType", func(ev map[string]any) { delete(ev, "eventType") }, 400, "eventType"},
 		{"unknown eventType", func(ev map[string]any) { ev["eventType"] = "DONE" }, 400, "eventType"},
 		{"a JobEvent", func(ev map[string]any) { delete(ev, "run") }, 400, "run"},
 		{"runId not a UUID", func(ev map[string]any) { ev["run"].(map[string]any)["runId"] = "run-1" }, 400, "run.runId"},
@@ -579,4 +582,114 @@ func TestOpenLineageRefusals(t *testing.T) {
 	if rec := e.do("POST", "/api/v1/openlineage", processor, good()); rec.Code != 409 {
 		t.Fatalf("replayed RunEvent: %d %s", rec.Code, rec.Body.String())
 	}
+}
+
+// TestOpenLineageNoEventType: the specification makes eventType optional;
+// an event without one is answered like a run that is not COMPLETE: 200,
+// recorded false, nothing submitted.
+func TestOpenLineageNoEventType(t *testing.T) {
+	e := newEnv(t)
+	e.collected("src")
+	ev := pipelineRun("tokentrail://test", "0190d9f2-8b1e-7c3a-9f00-5a1b2c3d4e5f", "clean@1.4", []string{"src"}, []string{"cleaning"}, out("clean", 900_000))
+	delete(ev, "eventType")
+	before := e.led.submits.Load()
+	var ans runEventNotRecorded
+	e.must(http.StatusOK, "POST", "/api/v1/openlineage", processor, ev, &ans)
+	if ans.Recorded || ans.EventType != "" || !strings.Contains(ans.Detail, "eventType") || e.led.submits.Load() != before {
+		t.Fatalf("answer %+v, %d submissions", ans, e.led.submits.Load()-before)
+	}
+	// Still checked as a RunEvent: a bad runId is refused.
+	ev["run"].(map[string]any)["runId"] = "r1"
+	if rec := e.do("POST", "/api/v1/openlineage", processor, ev); rec.Code != 400 || problemOf(t, rec).Field != "run.runId" {
+		t.Fatalf("no eventType, bad runId: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func gzipped(t *testing.T, write func(w io.Writer)) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	write(zw)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestOpenLineageGzip: a gzip body (as OpenLineage's Python client sends) is
+// recorded; a body that inflates beyond MaxOpenLineageBody is refused 413
+// without being inflated further (a gzip bomb of 256 MiB of zeros costs a
+// few MiB); a damaged stream is 400 and another encoding 415.
+func TestOpenLineageGzip(t *testing.T) {
+	e := newEnv(t)
+	e.collected("src")
+	e.must(http.StatusCreated, "POST", "/api/v1/batches/src/circulations", provider,
+		map[string]any{"to": processor, "purpose": "model-training", "accessMode": "copy"}, nil)
+	raw, _ := json.Marshal(pipelineRun("tokentrail://test", "0190d9f2-8b1e-7c3a-9f00-5a1b2c3d4e5f", "clean@1.4", []string{"src"}, []string{"cleaning"}, out("clean", 900_000)))
+	post := func(body []byte, encoding string) *httptest.ResponseRecorder {
+		return e.doWith("POST", "/api/v1/openlineage", processor, body, map[string]string{"Content-Encoding": encoding})
+	}
+	good := gzipped(t, func(w io.Writer) { w.Write(raw) })
+	if rec := post(good, "gzip"); rec.Code != http.StatusCreated {
+		t.Fatalf("gzip RunEvent: %d %s", rec.Code, rec.Body.String())
+	}
+
+	bomb := gzipped(t, func(w io.Writer) {
+		zero := make([]byte, 1<<20)
+		for range 256 {
+			w.Write(zero)
+		}
+	})
+	if len(bomb) > MaxBody {
+		t.Fatalf("the bomb is %d bytes compressed, more than a body may be", len(bomb))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rec := post(bomb, "gzip")
+	runtime.ReadMemStats(&after)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("gzip bomb: %d %s", rec.Code, rec.Body.String())
+	}
+	if p := problemOf(t, rec); !strings.Contains(p.Detail, "inflates to more than") {
+		t.Fatalf("gzip bomb problem: %+v", p)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Fatalf("refusing the bomb allocated %d MiB", alloc>>20)
+	}
+	// Exactly the limit inflated is accepted as far as decoding goes (a
+	// JSON problem, not 413); one byte more is refused.
+	pad := func(n int) []byte {
+		return append(append([]byte(nil), raw...), bytes.Repeat([]byte(" "), n-len(raw))...)
+	}
+	if rec := post(gzipped(t, func(w io.Writer) { w.Write(pad(MaxOpenLineageBody)) }), "gzip"); rec.Code == http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body of exactly %d bytes inflated: %d", MaxOpenLineageBody, rec.Code)
+	}
+	if rec := post(gzipped(t, func(w io.Writer) { w.Write(pad(MaxOpenLineageBody + 1)) }), "gzip"); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body of %d bytes inflated: %d", MaxOpenLineageBody+1, rec.Code)
+	}
+
+	if rec := post(good[:len(good)-6], "gzip"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("truncated gzip: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := post(raw, "gzip"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("plain JSON labelled gzip: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := post(good, "br"); rec.Code != http.StatusUnsupportedMediaType {
+		t.Fatalf("Content-Encoding br: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// doWith sends body as JSON with extra headers.
+func (e *env) doWith(method, path, org string, body []byte, headers map[string]string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.keys[org])
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	return rec
 }

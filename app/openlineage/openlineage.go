@@ -258,11 +258,8 @@ func ProcessRequest(ns string, ev RunEvent) (req contract.ProcessRequest, record
 	if ev.Run == nil || ev.Job == nil {
 		return req, false, "", olInvalid("run", "required, with job: tokentrail records RunEvents, not DatasetEvents or JobEvents")
 	}
-	switch {
-	case ev.EventType == "":
-		return req, false, "", olInvalid("eventType", "required: tokentrail records runs whose eventType is COMPLETE")
-	case !contains(eventTypes, ev.EventType):
-		return req, false, "", olInvalid("eventType", "must be one of %s", strings.Join(eventTypes, ", "))
+	if ev.EventType != "" && !contains(eventTypes, ev.EventType) {
+		return req, false, "", olInvalid("eventType", "must be one of %s, or absent", strings.Join(eventTypes, ", "))
 	}
 	if _, err := time.Parse(time.RFC3339Nano, ev.EventTime); err != nil {
 		return req, false, "", olInvalid("eventTime", "required: an RFC 3339 time such as 2026-03-01T09:00:00Z")
@@ -272,6 +269,11 @@ func ProcessRequest(ns string, ev RunEvent) (req contract.ProcessRequest, record
 	}
 	if _, err := uuid.Parse(ev.Run.RunID); err != nil || len(ev.Run.RunID) != 36 {
 		return req, false, "", olInvalid("run.runId", "required: a UUID such as 0190d9f2-8b1e-7c3a-9f00-5a1b2c3d4e5f")
+	}
+	if ev.EventType == "" {
+		// The specification makes eventType optional: such an event says
+		// something about a run without ending it.
+		return req, false, "a run event without eventType records nothing: tokentrail records a processing step when its run is COMPLETE", nil
 	}
 	if ev.EventType != Complete {
 		return req, false, fmt.Sprintf("a %s run records nothing: tokentrail records a processing step when its run is COMPLETE", ev.EventType), nil
