@@ -284,6 +284,16 @@ func (s *Server) listParticipants(c echo.Context) error {
 	return s.passThrough(c, contract.FnListParticipants, struct{}{})
 }
 
+// whoami is GET /api/v1/whoami: the participant record of the key's
+// organisation. It is the registry's own answer for that organisation, so a
+// suspended participant is refused 403 like every other read (api.md).
+func (s *Server) whoami(c echo.Context) error {
+	if _, err := newQuery(c); err != nil {
+		return err
+	}
+	return s.passThrough(c, contract.FnGetParticipant, contract.IDRequest{ID: identityOf(c).MSPID})
+}
+
 func (s *Server) getParticipant(c echo.Context) error {
 	if _, err := newQuery(c); err != nil {
 		return err

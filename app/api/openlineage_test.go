@@ -2,11 +2,15 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -14,7 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/tokentrail/tokentrail/app/service"
+	"github.com/tokentrail/tokentrail/app/openlineage"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
@@ -29,6 +33,44 @@ type olSchemas struct {
 	files    map[string]string
 	runEvent *jsonschema.Schema
 	cache    map[string]*jsonschema.Schema
+	official string // the specification's directory, when its files are used
+}
+
+// olSpecDir is the official OpenLineage specification (the spec/ tree of
+// the OpenLineage repository): OPENLINEAGE_SPEC_DIR, else
+// ../shared/openlineage-spec beside the repository, where CI puts it. With
+// neither, the test uses tokentrail's own statement of the two schemas it
+// needs (testdata/openlineage), or, with CI set, fails.
+func olSpecDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("OPENLINEAGE_SPEC_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "openlineage-spec")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "OpenLineage.json")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the OpenLineage specification is not at %s (set OPENLINEAGE_SPEC_DIR): %v", dir, err)
+		}
+		t.Logf("the OpenLineage specification is not at %s: validating with testdata/openlineage", dir)
+		return ""
+	}
+	return dir
+}
+
+// schemaID is the $id of JSON Schema file f.
+func schemaID(t *testing.T, f string) string {
+	t.Helper()
+	raw, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head struct {
+		ID string `json:"$id"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
+		t.Fatalf("%s has no $id", f)
+	}
+	return head.ID
 }
 
 // specSchemas maps the specification's schema URLs to our statement of them.
@@ -55,35 +97,34 @@ func newOLSchemas(t *testing.T) *olSchemas {
 		}
 		s.known[url], s.files[url] = true, file
 	}
-	spec := os.Getenv("OPENLINEAGE_SPEC_DIR")
-	for url, file := range specSchemas {
-		if spec != "" {
-			file = filepath.Join(spec, url[strings.LastIndex(url, "/")+1:])
+	if spec := olSpecDir(t); spec != "" {
+		// The official specification: OpenLineage.json and every facet
+		// schema, each under its $id.
+		files, err := filepath.Glob(filepath.Join(spec, "facets", "*.json"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		add(url, file)
+		for _, f := range append([]string{filepath.Join(spec, "OpenLineage.json")}, files...) {
+			add(schemaID(t, f), f)
+		}
+		s.official = spec
+	} else {
+		for url, file := range specSchemas {
+			add(url, file)
+		}
 	}
 	facets, err := filepath.Glob("../../docs/openlineage/facets/1-0-0/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range facets {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var head struct {
-			ID string `json:"$id"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
-			t.Fatalf("%s has no $id", f)
-		}
-		add(head.ID, f)
+		add(schemaID(t, f), f)
 	}
 	if len(facets) != 6 {
 		t.Fatalf("found %d facet schemas, want tokentrail's 6", len(facets))
 	}
-	if s.runEvent, err = s.c.Compile(service.OLRunEventSchema); err != nil {
-		t.Fatalf("compile %s: %v", service.OLRunEventSchema, err)
+	if s.runEvent, err = s.c.Compile(openlineage.RunEventSchema); err != nil {
+		t.Fatalf("compile %s: %v", openlineage.RunEventSchema, err)
 	}
 	return s
 }
@@ -154,7 +195,7 @@ func (s *olSchemas) check(raw []byte) error {
 
 func (s *olSchemas) checkFacets(where string, facets map[string]json.RawMessage) error {
 	for key, raw := range facets {
-		var base service.OLFacetBase
+		var base openlineage.FacetBase
 		if err := json.Unmarshal(raw, &base); err != nil || base.Producer == "" || base.SchemaURL == "" {
 			return fmt.Errorf("facet %s lacks _producer or _schemaURL: %s", key, raw)
 		}
@@ -209,9 +250,9 @@ type olAnswer struct {
 	Withheld  int               `json:"withheld"`
 }
 
-func (a olAnswer) decoded(t *testing.T) []service.OLRunEvent {
+func (a olAnswer) decoded(t *testing.T) []openlineage.RunEvent {
 	t.Helper()
-	out := make([]service.OLRunEvent, len(a.Events))
+	out := make([]openlineage.RunEvent, len(a.Events))
 	for i, raw := range a.Events {
 		if err := json.Unmarshal(raw, &out[i]); err != nil {
 			t.Fatal(err)
@@ -270,7 +311,7 @@ func TestOpenLineageExportValidates(t *testing.T) {
 	if evs[0].EventTime != hist.Items[0].Timestamp || evs[0].EventType != "COMPLETE" {
 		t.Fatalf("eventTime %s type %s; want the transaction's time %s, COMPLETE", evs[0].EventTime, evs[0].EventType, hist.Items[0].Timestamp)
 	}
-	names := func(ds []service.OLDataset) []string {
+	names := func(ds []openlineage.Dataset) []string {
 		var out []string
 		for _, d := range ds {
 			if d.Namespace != a.Namespace {
@@ -286,29 +327,29 @@ func TestOpenLineageExportValidates(t *testing.T) {
 	if evs[0].Job.Name != "dedup" || evs[1].Job.Name != "filter" {
 		t.Fatalf("jobs %s, %s", evs[0].Job.Name, evs[1].Job.Name)
 	}
-	var tool service.ToolFacet
-	json.Unmarshal(evs[1].Job.Facets[service.FacetTool], &tool)
-	var proc service.ProcessingFacet
-	json.Unmarshal(evs[1].Run.Facets[service.FacetProcessing], &proc)
+	var tool openlineage.ToolFacet
+	json.Unmarshal(evs[1].Job.Facets[openlineage.FacetTool], &tool)
+	var proc openlineage.ProcessingFacet
+	json.Unmarshal(evs[1].Run.Facets[openlineage.FacetProcessing], &proc)
 	if tool.Version != "0.9" || !slices.Equal(proc.Operations, []string{"filtering", "split"}) || proc.Actor != processor || *proc.TokensOut != 1_300_000 {
 		t.Fatalf("step 2 facets: tool %+v processing %+v", tool, proc)
 	}
 	var batch contract.Batch
 	e.must(http.StatusOK, "GET", "/api/v1/batches/out-2", processor, nil, &batch)
 	out2 := evs[1].Outputs[1] // outside the graph of out-1's ancestors, but the caller may read it
-	var tokens service.TokensFacet
-	var class service.ClassificationFacet
-	var pi service.PersonalInfoFacet
-	var bf service.BatchFacet
-	json.Unmarshal(out2.Facets[service.FacetTokens], &tokens)
-	json.Unmarshal(out2.Facets[service.FacetClassification], &class)
-	json.Unmarshal(out2.Facets[service.FacetPersonalInfo], &pi)
-	json.Unmarshal(out2.Facets[service.FacetBatch], &bf)
+	var tokens openlineage.TokensFacet
+	var class openlineage.ClassificationFacet
+	var pi openlineage.PersonalInfoFacet
+	var bf openlineage.BatchFacet
+	json.Unmarshal(out2.Facets[openlineage.FacetTokens], &tokens)
+	json.Unmarshal(out2.Facets[openlineage.FacetClassification], &class)
+	json.Unmarshal(out2.Facets[openlineage.FacetPersonalInfo], &pi)
+	json.Unmarshal(out2.Facets[openlineage.FacetBatch], &bf)
 	if tokens.Count != batch.Tokens.Count || tokens.Tokenizer != batch.Tokens.Tokenizer || class.Classification != batch.Classification ||
 		pi.PersonalInfo != batch.PersonalInfo || bf.ContentDigest != batch.ContentDigest || *bf.SizeBytes != batch.SizeBytes || bf.Owner != batch.Owner {
 		t.Fatalf("out-2 facets %+v %+v %+v %+v; batch %+v", tokens, class, pi, bf, batch)
 	}
-	if out2.OutputFacets[service.FacetOutputStatistics] == nil || evs[1].Inputs[0].OutputFacets != nil {
+	if out2.OutputFacets[openlineage.FacetOutputStatistics] == nil || evs[1].Inputs[0].OutputFacets != nil {
 		t.Fatal("outputStatistics belongs on outputs, and only there")
 	}
 
@@ -373,20 +414,20 @@ func pipelineRun(ns, runID, job string, inputs []string, ops []string, outputs .
 	}
 	facet := func(name string, fields map[string]any) map[string]any {
 		fields["_producer"] = "https://example.org/pipeline"
-		fields["_schemaURL"] = service.OLFacetSchemaBase + name + ".json#/$defs/" + name
+		fields["_schemaURL"] = openlineage.FacetSchemaBase + name + ".json#/$defs/" + name
 		return fields
 	}
 	for _, o := range outputs {
 		outs = append(outs, map[string]any{"namespace": ns, "name": o["id"], "facets": map[string]any{
-			service.FacetTokens: facet("TokentrailTokensDatasetFacet", map[string]any{"count": o["tokens"], "tokenizer": "o200k_base"}),
-			service.FacetBatch: facet("TokentrailBatchDatasetFacet", map[string]any{"contentDigest": o["digest"], "sizeBytes": 1000, "records": 10,
+			openlineage.FacetTokens: facet("TokentrailTokensDatasetFacet", map[string]any{"count": o["tokens"], "tokenizer": "o200k_base"}),
+			openlineage.FacetBatch: facet("TokentrailBatchDatasetFacet", map[string]any{"contentDigest": o["digest"], "sizeBytes": 1000, "records": 10,
 				"name": "made by " + job}),
 		}})
 	}
 	return map[string]any{
 		"eventType": "COMPLETE", "eventTime": "2026-03-01T10:00:00Z", "producer": "https://example.org/pipeline",
-		"schemaURL": service.OLRunEventSchema,
-		"run":       map[string]any{"runId": runID, "facets": map[string]any{service.FacetProcessing: facet("TokentrailProcessingRunFacet", map[string]any{"operations": ops})}},
+		"schemaURL": openlineage.RunEventSchema,
+		"run":       map[string]any{"runId": runID, "facets": map[string]any{openlineage.FacetProcessing: facet("TokentrailProcessingRunFacet", map[string]any{"operations": ops})}},
 		"job":       map[string]any{"namespace": "airflow://prod", "name": job},
 		"inputs":    ins, "outputs": outs,
 	}
@@ -490,10 +531,10 @@ func TestOpenLineageRoundTrip(t *testing.T) {
 	if len(evs) != 2 || evs[0].Job.Name != "clean" || evs[1].Job.Name != "tok" {
 		t.Fatalf("exported jobs: %s", olOut.Events)
 	}
-	var tool service.ToolFacet
-	json.Unmarshal(evs[0].Job.Facets[service.FacetTool], &tool)
-	var bf service.BatchFacet
-	json.Unmarshal(evs[0].Outputs[0].Facets[service.FacetBatch], &bf)
+	var tool openlineage.ToolFacet
+	json.Unmarshal(evs[0].Job.Facets[openlineage.FacetTool], &tool)
+	var bf openlineage.BatchFacet
+	json.Unmarshal(evs[0].Outputs[0].Facets[openlineage.FacetBatch], &bf)
 	if tool.Version != "1.4" || bf.Name != "made by clean@1.4" || *bf.Records != 10 {
 		t.Fatalf("tool %+v batch facet %+v", tool, bf)
 	}
@@ -523,7 +564,6 @@ func TestOpenLineageRefusals(t *testing.T) {
 		status int
 		field  string
 	}{
-		{"no eventType", func(ev map[string]any) { delete(ev, "eventType") }, 400, "eventType"},
 		{"unknown eventType", func(ev map[string]any) { ev["eventType"] = "DONE" }, 400, "eventType"},
 		{"a JobEvent", func(ev map[string]any) { delete(ev, "run") }, 400, "run"},
 		{"runId not a UUID", func(ev map[string]any) { ev["run"].(map[string]any)["runId"] = "run-1" }, 400, "run.runId"},
@@ -532,24 +572,26 @@ func TestOpenLineageRefusals(t *testing.T) {
 		{"no tool version", func(ev map[string]any) { ev["job"].(map[string]any)["name"] = "clean" }, 400, "job.facets.tokentrail_tool.version"},
 		{"no processing facet", func(ev map[string]any) { delete(ev["run"].(map[string]any), "facets") }, 400, "run.facets.tokentrail_processing"},
 		{"unknown operation", func(ev map[string]any) {
-			ev["run"].(map[string]any)["facets"].(map[string]any)[service.FacetProcessing].(map[string]any)["operations"] = []string{"magic"}
+			ev["run"].(map[string]any)["facets"].(map[string]any)[openlineage.FacetProcessing].(map[string]any)["operations"] = []string{"magic"}
 		}, 400, "run.facets.tokentrail_processing.operations[0]"},
 		{"no inputs", func(ev map[string]any) { delete(ev, "inputs") }, 400, "inputs"},
 		{"input elsewhere", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "inputs[0].namespace"},
 		{"unknown input", func(ev map[string]any) { ev["inputs"].([]any)[0].(map[string]any)["name"] = "nope" }, 404, "inputs[0].name"},
 		{"output elsewhere", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["namespace"] = "s3://bucket" }, 400, "outputs[0].namespace"},
 		{"output ID invalid", func(ev map[string]any) { ev["outputs"].([]any)[0].(map[string]any)["name"] = "a b" }, 400, "outputs[0].name"},
-		{"no tokens facet", func(ev map[string]any) { delete(outFacets(ev), service.FacetTokens) }, 400, "outputs[0].facets.tokentrail_tokens"},
-		{"tokens as text", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = "many" }, 400, "outputs[0].facets.tokentrail_tokens"},
-		{"zero tokens", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = 0 }, 400, "outputs[0].facets.tokentrail_tokens.count"},
-		{"no batch facet", func(ev map[string]any) { delete(outFacets(ev), service.FacetBatch) }, 400, "outputs[0].facets.tokentrail_batch"},
-		{"no digest", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "contentDigest") }, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
-		{"bad digest", func(ev map[string]any) {
-			outFacets(ev)[service.FacetBatch].(map[string]any)["contentDigest"] = "md5:00"
+		{"no tokens facet", func(ev map[string]any) { delete(outFacets(ev), openlineage.FacetTokens) }, 400, "outputs[0].facets.tokentrail_tokens"},
+		{"tokens as text", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = "many" }, 400, "outputs[0].facets.tokentrail_tokens"},
+		{"zero tokens", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = 0 }, 400, "outputs[0].facets.tokentrail_tokens.count"},
+		{"no batch facet", func(ev map[string]any) { delete(outFacets(ev), openlineage.FacetBatch) }, 400, "outputs[0].facets.tokentrail_batch"},
+		{"no digest", func(ev map[string]any) {
+			delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "contentDigest")
 		}, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
-		{"no size", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "sizeBytes") }, 400, "outputs[0].facets.tokentrail_batch.sizeBytes"},
-		{"no records", func(ev map[string]any) { delete(outFacets(ev)[service.FacetBatch].(map[string]any), "records") }, 400, "outputs[0].facets.tokentrail_batch.records"},
-		{"tokens created by cleaning", func(ev map[string]any) { outFacets(ev)[service.FacetTokens].(map[string]any)["count"] = 5_000_000 }, 422, ""},
+		{"bad digest", func(ev map[string]any) {
+			outFacets(ev)[openlineage.FacetBatch].(map[string]any)["contentDigest"] = "md5:00"
+		}, 400, "outputs[0].facets.tokentrail_batch.contentDigest"},
+		{"no size", func(ev map[string]any) { delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "sizeBytes") }, 400, "outputs[0].facets.tokentrail_batch.sizeBytes"},
+		{"no records", func(ev map[string]any) { delete(outFacets(ev)[openlineage.FacetBatch].(map[string]any), "records") }, 400, "outputs[0].facets.tokentrail_batch.records"},
+		{"tokens created by cleaning", func(ev map[string]any) { outFacets(ev)[openlineage.FacetTokens].(map[string]any)["count"] = 5_000_000 }, 422, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := good()
@@ -576,5 +618,209 @@ func TestOpenLineageRefusals(t *testing.T) {
 	e.must(http.StatusCreated, "POST", "/api/v1/openlineage", processor, good(), nil)
 	if rec := e.do("POST", "/api/v1/openlineage", processor, good()); rec.Code != 409 {
 		t.Fatalf("replayed RunEvent: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestOpenLineageNoEventType: the specification makes eventType optional;
+// an event without one is answered like a run that is not COMPLETE: 200,
+// recorded false, nothing submitted.
+func TestOpenLineageNoEventType(t *testing.T) {
+	e := newEnv(t)
+	e.collected("src")
+	ev := pipelineRun("tokentrail://test", "0190d9f2-8b1e-7c3a-9f00-5a1b2c3d4e5f", "clean@1.4", []string{"src"}, []string{"cleaning"}, out("clean", 900_000))
+	delete(ev, "eventType")
+	before := e.led.submits.Load()
+	var ans runEventNotRecorded
+	e.must(http.StatusOK, "POST", "/api/v1/openlineage", processor, ev, &ans)
+	if ans.Recorded || ans.EventType != "" || !strings.Contains(ans.Detail, "eventType") || e.led.submits.Load() != before {
+		t.Fatalf("answer %+v, %d submissions", ans, e.led.submits.Load()-before)
+	}
+	// Still checked as a RunEvent: a bad runId is refused.
+	ev["run"].(map[string]any)["runId"] = "r1"
+	if rec := e.do("POST", "/api/v1/openlineage", processor, ev); rec.Code != 400 || problemOf(t, rec).Field != "run.runId" {
+		t.Fatalf("no eventType, bad runId: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func gzipped(t *testing.T, write func(w io.Writer)) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	write(zw)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestOpenLineageGzip: a gzip body (as OpenLineage's Python client sends) is
+// recorded; a body that inflates beyond MaxOpenLineageBody is refused 413
+// without being inflated further (a gzip bomb of 256 MiB of zeros costs a
+// few MiB); a damaged stream is 400 and another encoding 415.
+func TestOpenLineageGzip(t *testing.T) {
+	e := newEnv(t)
+	e.collected("src")
+	e.must(http.StatusCreated, "POST", "/api/v1/batches/src/circulations", provider,
+		map[string]any{"to": processor, "purpose": "model-training", "accessMode": "copy"}, nil)
+	raw, _ := json.Marshal(pipelineRun("tokentrail://test", "0190d9f2-8b1e-7c3a-9f00-5a1b2c3d4e5f", "clean@1.4", []string{"src"}, []string{"cleaning"}, out("clean", 900_000)))
+	post := func(body []byte, encoding string) *httptest.ResponseRecorder {
+		return e.doWith("POST", "/api/v1/openlineage", processor, body, map[string]string{"Content-Encoding": encoding})
+	}
+	good := gzipped(t, func(w io.Writer) { w.Write(raw) })
+	if rec := post(good, "gzip"); rec.Code != http.StatusCreated {
+		t.Fatalf("gzip RunEvent: %d %s", rec.Code, rec.Body.String())
+	}
+
+	bomb := gzipped(t, func(w io.Writer) {
+		zero := make([]byte, 1<<20)
+		for range 256 {
+			w.Write(zero)
+		}
+	})
+	if len(bomb) > MaxBody {
+		t.Fatalf("the bomb is %d bytes compressed, more than a body may be", len(bomb))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rec := post(bomb, "gzip")
+	runtime.ReadMemStats(&after)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("gzip bomb: %d %s", rec.Code, rec.Body.String())
+	}
+	if p := problemOf(t, rec); !strings.Contains(p.Detail, "inflates to more than") {
+		t.Fatalf("gzip bomb problem: %+v", p)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Fatalf("refusing the bomb allocated %d MiB", alloc>>20)
+	}
+	// Exactly the limit inflated is accepted as far as decoding goes (a
+	// JSON problem, not 413); one byte more is refused.
+	pad := func(n int) []byte {
+		return append(append([]byte(nil), raw...), bytes.Repeat([]byte(" "), n-len(raw))...)
+	}
+	if rec := post(gzipped(t, func(w io.Writer) { w.Write(pad(MaxOpenLineageBody)) }), "gzip"); rec.Code == http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body of exactly %d bytes inflated: %d", MaxOpenLineageBody, rec.Code)
+	}
+	if rec := post(gzipped(t, func(w io.Writer) { w.Write(pad(MaxOpenLineageBody + 1)) }), "gzip"); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body of %d bytes inflated: %d", MaxOpenLineageBody+1, rec.Code)
+	}
+
+	if rec := post(good[:len(good)-6], "gzip"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("truncated gzip: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := post(raw, "gzip"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("plain JSON labelled gzip: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := post(good, "br"); rec.Code != http.StatusUnsupportedMediaType {
+		t.Fatalf("Content-Encoding br: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// doWith sends body as JSON with extra headers.
+func (e *env) doWith(method, path, org string, body []byte, headers map[string]string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.keys[org])
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestOpenLineageSpecExamples imports the official specification's own
+// examples: each facet example (tests/<Facet>/*.json), attached where its
+// schema's name says to a RunEvent that tokentrail can record, is valid
+// against the specification and is recorded (201) as the same processing
+// step as without it, other producers' facets being ignored; and the
+// specification's full example event, which names no batches, is valid and
+// refused 400 naming what it lacks.
+func TestOpenLineageSpecExamples(t *testing.T) {
+	spec := olSpecDir(t)
+	if spec == "" {
+		t.Skip("needs the official OpenLineage specification")
+	}
+	schemas := newOLSchemas(t)
+	e := newEnv(t)
+	e.collected("src")
+	e.must(http.StatusCreated, "POST", "/api/v1/batches/src/circulations", provider,
+		map[string]any{"to": processor, "purpose": "model-training", "accessMode": "copy"}, nil)
+
+	examples, err := filepath.Glob(filepath.Join(spec, "tests", "*", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(examples) < 30 {
+		t.Fatalf("%d facet examples in %s, want the specification's (more than 30)", len(examples), spec)
+	}
+	for i, f := range examples {
+		name := filepath.Base(filepath.Dir(f))
+		t.Run(name+"/"+filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var facets map[string]any
+			if err := json.Unmarshal(raw, &facets); err != nil {
+				t.Fatal(err)
+			}
+			id := fmt.Sprintf("ex-%d", i)
+			ev := pipelineRun("tokentrail://test", fmt.Sprintf("0190d9f2-8b1e-7c3a-9f00-%012x", i), "tool@1", []string{"src"}, []string{"cleaning"}, out(id, 900_000))
+			input := ev["inputs"].([]any)[0].(map[string]any)
+			output := ev["outputs"].([]any)[0].(map[string]any)
+			var into map[string]any
+			switch {
+			case strings.HasSuffix(name, "RunFacet"):
+				into = ev["run"].(map[string]any)["facets"].(map[string]any)
+			case strings.HasSuffix(name, "JobFacet"):
+				into = map[string]any{}
+				ev["job"].(map[string]any)["facets"] = into
+			case strings.HasSuffix(name, "InputDatasetFacet"):
+				into = map[string]any{}
+				input["inputFacets"] = into
+			case strings.HasSuffix(name, "OutputDatasetFacet"):
+				into = map[string]any{}
+				output["outputFacets"] = into
+			default: // dataset facets, and LineageFacet, which may go on a dataset
+				into = output["facets"].(map[string]any)
+			}
+			for k, v := range facets {
+				into[k] = v
+			}
+			body, _ := json.Marshal(ev)
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schemas.runEvent.Validate(doc); err != nil {
+				t.Fatalf("the RunEvent with the example fails the specification: %v", err)
+			}
+			var w writeAnswer
+			e.must(http.StatusCreated, "POST", "/api/v1/openlineage", processor, body, &w)
+			var b contract.Batch
+			e.must(http.StatusOK, "GET", "/api/v1/batches/"+id, processor, nil, &b)
+			if b.Tokens.Count != 900_000 || b.Name != "made by tool@1" || len(b.Parents) != 1 || b.Parents[0] != "src" {
+				t.Fatalf("recorded batch %+v", b)
+			}
+		})
+	}
+
+	full, err := os.ReadFile(filepath.Join(spec, "tests", "example_full_event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemas.runEvent.Validate(doc); err != nil {
+		t.Fatalf("the specification's full example fails its schema: %v", err)
+	}
+	rec := e.do("POST", "/api/v1/openlineage", processor, full)
+	if rec.Code != http.StatusBadRequest || problemOf(t, rec).Field != "job.facets.tokentrail_tool.version" && problemOf(t, rec).Field != "run.facets.tokentrail_processing" {
+		t.Fatalf("the full example: %d %s", rec.Code, rec.Body.String())
 	}
 }

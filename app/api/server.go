@@ -226,6 +226,7 @@ func (s *Server) routes(cfg Config) {
 	post("/batches/:id/retire", s.retire) // the regulator or the owner
 	post("/openlineage", s.recordOpenLineage)
 
+	get("/whoami", s.whoami)
 	get("/participants", s.listParticipants)
 	get("/participants/:mspId", s.getParticipant)
 	get("/batches", s.listBatches)

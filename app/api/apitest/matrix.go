@@ -182,6 +182,7 @@ func routes(o Orgs, lab string) []route {
 			body: func(*fixture) any { return map[string]any{"reason": "other"} }, success: 200, write: true,
 			allowed: orHidden(only(o.Provider, o.Regulator))},
 
+		{name: "whoami", method: "GET", path: fixed("/api/v1/whoami"), success: 200, allowed: everyone},
 		{name: "list participants", method: "GET", path: fixed("/api/v1/participants"), success: 200, allowed: everyone},
 		{name: "get participant", method: "GET", path: func(*fixture) string { return "/api/v1/participants/" + o.Provider },
 			tmpl: "/api/v1/participants/:mspId", success: 200, allowed: everyone},

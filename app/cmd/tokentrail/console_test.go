@@ -257,18 +257,23 @@ func (b *uiBrowser) goTo(hash string) {
 	b.waitPage(hash)
 }
 
-// signIn signs in with key and names org as the key's organisation (the
-// second step of the form, which lists the consortium).
+// signIn signs in with key alone and checks that the header names org, the
+// key's organisation as GET /api/v1/whoami says, with no organisation to
+// pick.
 func (b *uiBrowser) signIn(key, org string) {
 	b.t.Helper()
 	b.do("sign in",
 		chromedp.WaitVisible(chromedp.CSS(`#signin`)),
 		chromedp.SendKeys(chromedp.CSS(`#api-key`), key),
-		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#org`)),
-		chromedp.SetValue(chromedp.CSS(`#org`), org),
 		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	b.waitPage("#/batches")
+	b.do("wait for the header's organisation", chromedp.WaitVisible(chromedp.CSS(`#whoami-roles`)))
+	if who := eval[string](b, `document.getElementById('whoami').innerText`); !strings.Contains(who, org) {
+		b.t.Fatalf("signed in with %s's key, the header names %q", org, who)
+	}
+	if stored := eval[string](b, `sessionStorage.getItem('tokentrail.org') || ''`); stored != org {
+		b.t.Fatalf("signed in with %s's key, the session names %q", org, stored)
+	}
 }
 
 func (b *uiBrowser) checkClean() {

@@ -6,9 +6,9 @@
 const KEY = 'tokentrail.apiKey';
 const ORG = 'tokentrail.org';
 
-// The API has no "who am I" route: the organisation is the one the user
-// names at sign-in, kept beside the key. It labels the header and picks
-// which links to offer; every permission is still the API's to enforce.
+// The organisation is the one GET /whoami names for the key at sign-in,
+// kept beside the key. It labels the header and picks which links to offer;
+// every permission is still the API's to enforce.
 export const session = {
   key: () => sessionStorage.getItem(KEY) || '',
   org: () => sessionStorage.getItem(ORG) || '',
@@ -84,14 +84,24 @@ export function participants() {
   }
   return participantsCache;
 }
-export function forgetParticipants() { participantsCache = null; }
+export function forgetParticipants() { participantsCache = null; meCache = null; }
 
-// me answers the signed-in organisation's participant record, or null.
+// whoami answers the participant record of key's organisation (GET
+// /whoami); it throws the API's refusal (401 unknown key, 403 suspended).
+export function whoami(key) { return get('/whoami', key === undefined ? {} : { key }); }
+
+// me answers the signed-in organisation's participant record, or null,
+// asked once per sign-in.
+let meCache = null;
 export async function me() {
-  const org = session.org();
-  if (!org) return null;
-  try { return (await participants()).find((p) => p.mspId === org) || null; } catch { return null; }
+  if (!session.key()) return null;
+  if (!meCache) {
+    meCache = whoami();
+    meCache.catch(() => { meCache = null; });
+  }
+  try { return await meCache; } catch { return null; }
 }
+export function rememberMe(p) { meCache = Promise.resolve(p); }
 
 // hasRole reports whether the signed-in organisation has any of roles.
 export async function hasRole(...roles) {

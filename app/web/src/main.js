@@ -4,7 +4,7 @@
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { h, add, clear, errorBox, loading, setTitle } from './dom.js';
-import { session, get, setUnauthorizedHandler, ApiError, forgetParticipants, me } from './api.js';
+import { session, get, setUnauthorizedHandler, ApiError, forgetParticipants, me, whoami, rememberMe } from './api.js';
 import * as batches from './pages/batches.js';
 import * as batch from './pages/batch.js';
 import * as lineage from './pages/lineage.js';
@@ -85,7 +85,8 @@ function showChrome(signedIn) {
   if (signedIn) { showWhoami(); startLedgerInfo(); } else stopLedgerInfo();
 }
 
-// The header names the signed-in organisation and its roles.
+// The header names the signed-in organisation and its roles, as GET
+// /whoami states them.
 async function showWhoami() {
   const el = document.getElementById('whoami');
   const org = session.org();
@@ -93,10 +94,11 @@ async function showWhoami() {
   el.dataset.org = org;
   const p = await me();
   clear(el);
-  if (!org) { el.textContent = 'organisation not named'; return; }
-  add(el, h('strong', { id: 'whoami-org' }, org),
-    p ? h('span', { class: 'roles', id: 'whoami-roles' }, ` · ${(p.roles || []).join(', ')}`) : null);
-  el.title = p ? `${p.name || org} (${org}), ${(p.roles || []).join(', ')}, as named at sign-in` : `${org}, as named at sign-in`;
+  if (!p) { el.textContent = org || 'organisation unknown'; return; }
+  const roles = (p.roles || []).join(', ');
+  add(el, h('strong', { id: 'whoami-org' }, p.name || p.mspId),
+    h('span', { class: 'roles', id: 'whoami-roles' }, ` · ${p.mspId} · ${roles}`));
+  el.title = `${p.name || p.mspId} (${p.mspId}), ${roles}`;
 }
 
 // The ledger's height in the header, refreshed every 15 s and after each
@@ -131,56 +133,35 @@ function signInPage(message) {
   setTitle('Sign in');
   main.dataset.page = 'signin';
   const input = h('input', { type: 'password', id: 'api-key', name: 'api-key', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: 'API key' });
-  const orgField = h('div', { class: 'org-field', hidden: true });
   const status = h('div', { class: 'signin-status' });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const form = h('form', { id: 'signin', class: 'signin', method: 'post', action: '#' },
     h('h1', {}, 'Sign in'),
     h('p', { class: 'muted' }, 'Use your organisation\'s API key. It is kept in this tab\'s session storage only and sent in the Authorization header of API requests; closing the tab forgets it.'),
     h('label', { for: 'api-key' }, 'API key'), input,
-    orgField,
     submit,
     status);
   if (message) status.append(h('div', { class: 'notice' }, message));
-  let checkedKey = '';
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const key = input.value.trim();
     if (!key) return;
-    const select = orgField.querySelector('select');
-    if (checkedKey && key === checkedKey && select) {
-      if (!select.value) { clear(status).append(h('div', { class: 'error', role: 'alert' }, 'Choose the organisation this key belongs to.')); return; }
-      input.value = '';
-      session.signIn(key, select.value);
-      render();
-      return;
-    }
     clear(status).append(h('span', { class: 'muted' }, 'Checking the key…'));
-    let list;
+    let p;
     try {
-      // Answers 401 for an unknown key; the list fills the next step.
-      list = (await get('/participants', { key })).items || [];
+      // The key's own organisation: 401 for an unknown key, 403 for a
+      // suspended or unregistered participant.
+      p = await whoami(key);
     } catch (err) {
       clear(status).append(err instanceof ApiError && err.status === 401
         ? h('div', { class: 'error', role: 'alert' }, 'That API key is unknown or revoked.')
         : errorBox(err));
       return;
     }
-    checkedKey = key;
-    clear(status);
-    list.sort((a, b) => a.mspId.localeCompare(b.mspId));
-    clear(orgField).append(
-      h('label', { for: 'org' }, 'Organisation of this key'),
-      h('select', { id: 'org', name: 'org', required: true },
-        h('option', { value: '' }, 'choose…'),
-        list.map((p) => h('option', { value: p.mspId }, `${p.mspId} — ${p.name || ''} (${(p.roles || []).join(', ')})`))),
-      h('p', { class: 'muted small' }, 'The API does not say which organisation a key belongs to; the console shows the one you name here. What you may see and do is still decided by the key.'));
-    orgField.hidden = false;
-    submit.textContent = 'Continue';
-    orgField.querySelector('select').focus();
-  });
-  input.addEventListener('input', () => {
-    if (checkedKey && input.value.trim() !== checkedKey) { checkedKey = ''; orgField.hidden = true; clear(orgField); submit.textContent = 'Sign in'; }
+    input.value = '';
+    session.signIn(key, p.mspId);
+    rememberMe(p);
+    render();
   });
   main.append(form);
   setState('ready');

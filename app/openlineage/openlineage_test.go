@@ -1,8 +1,8 @@
-package service
+package openlineage
 
 import "testing"
 
-func TestOLField(t *testing.T) {
+func TestField(t *testing.T) {
 	for in, want := range map[string]string{
 		"inputs[2]":                "inputs[2].name",
 		"outputs[0].id":            "outputs[0].name",
@@ -19,8 +19,8 @@ func TestOLField(t *testing.T) {
 		"inputs":                   "inputs",
 		"":                         "",
 	} {
-		if got := olField(in); got != want {
-			t.Errorf("olField(%q) = %q, want %q", in, got, want)
+		if got := Field(in); got != want {
+			t.Errorf("Field(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
