@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,6 +132,13 @@ func (w *write) wait(ctx context.Context) bool {
 	return true
 }
 
+func (l *Ledger) firstPause() time.Duration {
+	if l.commitPause > 0 {
+		return l.commitPause
+	}
+	return commitPauseMin
+}
+
 func (w *write) txID() string { return w.tx.TransactionID() }
 
 func (w *write) fail(err error) writeState {
@@ -147,12 +155,14 @@ func (w *write) unavailable(err error) writeState {
 // the gateways with the same signed proposal (see [Ledger.failover]).
 func (w *write) endorse(ctx context.Context) writeState {
 	w.endorsements++
-	tx, err := w.l.endorse(ctx, w.route, w.fn, w.opts)
+	tx, gw, err := w.l.endorse(ctx, w.route, w.fn, w.opts)
 	if err != nil {
 		return w.fail(err)
 	}
+	// The transaction is bound to the gateway that endorsed it: its first
+	// submission goes there.
 	*w = write{l: w.l, route: w.route, fn: w.fn, opts: w.opts, state: w.state, endorsements: w.endorsements,
-		tx: tx, pause: commitPauseMin}
+		tx: tx, gw: gw, pause: w.l.firstPause()}
 	return stateSubmit
 }
 
@@ -301,24 +311,27 @@ func (w *write) awaitStatus(ctx context.Context) writeState {
 }
 
 // commit takes a transaction already endorsed through submit and status to
-// done or failed. A read conflict is not endorsed afresh: it ends in an
-// *InvalidTxError.
-func (l *Ledger) commit(ctx context.Context, route []*orgGateway, tx *client.Transaction) (*client.Status, error) {
-	w := &write{l: l, route: route, state: stateSubmit, endorsements: maxEndorsements, tx: tx, pause: commitPauseMin}
+// done or failed; route[gw] is the gateway tx was made with. A read
+// conflict is not endorsed afresh: it ends in an *InvalidTxError.
+func (l *Ledger) commit(ctx context.Context, route []*orgGateway, gw int, tx *client.Transaction) (*client.Status, error) {
+	w := &write{l: l, route: route, state: stateSubmit, endorsements: maxEndorsements, tx: tx, gw: gw, pause: l.firstPause()}
 	return w.run(ctx)
 }
 
 // endorse makes one proposal and has it endorsed through the first gateway
 // of route that can; the same signed proposal (one transaction ID) goes to
-// each.
-func (l *Ledger) endorse(ctx context.Context, route []*orgGateway, fn string, opts []client.ProposalOption) (*client.Transaction, error) {
+// each. It returns the endorsed transaction and the index in route of the
+// gateway that endorsed it.
+func (l *Ledger) endorse(ctx context.Context, route []*orgGateway, fn string, opts []client.ProposalOption) (*client.Transaction, int, error) {
 	proposal, err := route[0].contract.NewProposal(fn, opts...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var signed []byte
 	var tx *client.Transaction
+	gw := 0
 	err = l.failover(ctx, "endorse", route, retryWindow, func(g *orgGateway) error {
+		gw = slices.Index(route, g)
 		p := proposal
 		if signed != nil {
 			var err error
@@ -336,7 +349,7 @@ func (l *Ledger) endorse(ctx context.Context, route []*orgGateway, fn string, op
 		tx = t
 		return err
 	})
-	return tx, err
+	return tx, gw, err
 }
 
 func retryable(code peer.TxValidationCode) bool {

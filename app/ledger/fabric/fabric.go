@@ -71,6 +71,9 @@ type Ledger struct {
 	heights      *heights
 	blocks       *blockCache[*receipt.FabricBlock] // blocks of recent writes, for their receipts
 	closeMu      sync.Once
+	// commitPause is the first pause between a transaction's submissions
+	// and status requests (commitPauseMin when zero; tests shorten it).
+	commitPause time.Duration
 }
 
 // stats counts what the ledger did to get past failures, for tests and logs.
