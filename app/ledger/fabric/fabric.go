@@ -26,7 +26,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +34,6 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/hash"
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/gateway"
-	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -74,6 +71,9 @@ type Ledger struct {
 	heights      *heights
 	blocks       *blockCache[*receipt.FabricBlock] // blocks of recent writes, for their receipts
 	closeMu      sync.Once
+	// commitPause is the first pause between a transaction's submissions
+	// and status requests (commitPauseMin when zero; tests shorten it).
+	commitPause time.Duration
 }
 
 // stats counts what the ledger did to get past failures, for tests and logs.
@@ -332,26 +332,14 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	if l.touches[fn] && len(l.private) > 0 {
 		opts = append(opts, client.WithEndorsingOrganizations(l.private...))
 	}
-	const maxEndorsements = 5
-	for attempt := 1; ; attempt++ {
-		tx, err := l.endorse(ctx, route, fn, opts)
-		if err != nil {
-			return ledger.Result{}, err
-		}
-		st, err := l.commit(ctx, route, tx)
-		var ce *InvalidTxError
-		if errors.As(err, &ce) && retryable(ce.Code) && attempt < maxEndorsements {
-			l.stats.reendorsements.Add(1)
-			l.log.Info("transaction lost a read conflict; endorsing afresh", "tx", ce.TransactionID, "code", ce.Code.String(), "attempt", attempt)
-			continue
-		}
-		if err != nil {
-			return ledger.Result{}, err
-		}
-		l.heights.wait(ctx, st.BlockNumber)
-		l.blocks.noteTx(tx.TransactionID(), st.BlockNumber)
-		return ledger.Result{TxID: tx.TransactionID(), Block: st.BlockNumber, Payload: tx.Result()}, nil
+	w := &write{l: l, route: route, fn: fn, opts: opts}
+	st, err := w.run(ctx)
+	if err != nil {
+		return ledger.Result{}, err
 	}
+	l.heights.wait(ctx, st.BlockNumber)
+	l.blocks.noteTx(w.txID(), st.BlockNumber)
+	return ledger.Result{TxID: w.txID(), Block: st.BlockNumber, Payload: w.tx.Result()}, nil
 }
 
 // Retrying a step through the gateways.
@@ -367,171 +355,6 @@ const (
 	// one gateway peer.
 	callTimeout = 30 * time.Second
 )
-
-// endorse makes one proposal and has it endorsed through the first gateway
-// of route that can; the same signed proposal (one transaction ID) goes to
-// each.
-func (l *Ledger) endorse(ctx context.Context, route []*orgGateway, fn string, opts []client.ProposalOption) (*client.Transaction, error) {
-	proposal, err := route[0].contract.NewProposal(fn, opts...)
-	if err != nil {
-		return nil, err
-	}
-	var signed []byte
-	var tx *client.Transaction
-	err = l.failover(ctx, "endorse", route, retryWindow, func(g *orgGateway) error {
-		p := proposal
-		if signed != nil {
-			var err error
-			if p, err = g.gw.NewProposal(signed); err != nil {
-				return err
-			}
-		}
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		defer cancel()
-		t, err := p.EndorseWithContext(cctx)
-		if signed == nil {
-			// The first attempt signed the proposal; later ones send it as is.
-			signed, _ = proposal.Bytes()
-		}
-		tx = t
-		return err
-	})
-	return tx, err
-}
-
-func retryable(code peer.TxValidationCode) bool {
-	return code == peer.TxValidationCode_MVCC_READ_CONFLICT || code == peer.TxValidationCode_PHANTOM_READ_CONFLICT
-}
-
-// commit submits the endorsed transaction and waits for its status, until
-// the status is known or ctx ends:
-//   - a submit that fails is repeated with the very same signed envelope, through
-//     the next gateway peer when the gateway could not be reached;
-//   - when the gateway peer goes away while waiting, the status of the same
-//     transaction is asked of the next gateway peer;
-//   - when waiting times out, the transaction may have been accepted by an
-//     orderer and lost before it was ordered (a Raft leader change does that),
-//     so the same envelope is submitted again; a copy that is ordered twice is
-//     invalidated by the peers as a duplicate, so it is recorded once.
-func (l *Ledger) commit(ctx context.Context, route []*orgGateway, tx *client.Transaction) (*client.Status, error) {
-	txID := tx.TransactionID()
-	var envelope, statusRequest []byte // signed, once the first submission made them
-	var commit *client.Commit
-	gw := 0 // index in route of the gateway in use
-	submit := true
-	pause := 200 * time.Millisecond
-	unavailable := func(err error) error {
-		return fmt.Errorf("transaction %s: commit status unknown: %w: %v", txID, ledger.ErrUnavailable, err)
-	}
-	for round := 0; ; round++ {
-		if round > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("transaction %s: commit status unknown after %d attempts: %w", txID, round, ledger.ErrUnavailable)
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, 5*time.Second)
-		}
-		g := route[gw%len(route)]
-		if submit {
-			t := tx
-			if envelope != nil {
-				var err error
-				if t, err = g.gw.NewTransaction(envelope); err != nil {
-					return nil, err
-				}
-				l.stats.resubmissions.Add(1)
-			}
-			cctx, cancel := context.WithTimeout(ctx, callTimeout)
-			c, err := t.SubmitWithContext(cctx)
-			cancel()
-			if envelope == nil {
-				envelope, _ = tx.Bytes()
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, unavailable(err)
-				}
-				if alreadyOrdered(err) {
-					// A BFT ordering service refuses a transaction it has
-					// ordered before (Raft orders it again, and the peers
-					// mark the copy DUPLICATE_TXID): its status is that of
-					// the first copy, so ask for it instead.
-					if statusRequest == nil {
-						if statusRequest, err = commitStatusRequest(l.cfg.Channel, tx); err != nil {
-							return nil, err
-						}
-					}
-					submit = false
-					l.log.Info("the orderers already ordered this transaction; reading its status", "tx", txID)
-					continue
-				}
-				if unreachable(err) {
-					gw++
-				}
-				l.log.Warn("submit failed; submitting the same transaction again", "tx", txID, "peer", g.peer, "err", err)
-				continue
-			}
-			commit, statusRequest = c, nil
-		} else {
-			var err error
-			if commit, err = g.gw.NewCommit(statusRequest); err != nil {
-				return nil, err
-			}
-			l.stats.statusRequeries.Add(1)
-		}
-		// The client's own commit-status timeout applies only to calls
-		// without a context: bound each wait here.
-		cctx, cancel := context.WithTimeout(ctx, time.Duration(l.cfg.CommitTimeout))
-		st, err := commit.StatusWithContext(cctx)
-		cancel()
-		if statusRequest == nil {
-			statusRequest, _ = commit.Bytes()
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, unavailable(err)
-			}
-			if unreachable(err) {
-				// The gateway peer went away while waiting: ask another
-				// peer about the same transaction.
-				gw++
-				submit = false
-				l.log.Warn("gateway peer lost while waiting for a commit status; asking the next one", "tx", txID, "peer", g.peer, "err", err)
-				continue
-			}
-			submit = true
-			l.log.Warn("commit status unknown; submitting the same transaction again", "tx", txID, "peer", g.peer, "err", err)
-			continue
-		}
-		if st.Successful {
-			return st, nil
-		}
-		if st.Code == peer.TxValidationCode_DUPLICATE_TXID {
-			// An earlier submission of this envelope committed first; the
-			// peers index a transaction ID by its first occurrence, so ask
-			// again for the status, which is the first one's.
-			l.log.Info("duplicate submission of a transaction; reading the first one's status", "tx", txID)
-			submit = false
-			continue
-		}
-		return nil, &InvalidTxError{TransactionID: st.TransactionID, Code: st.Code}
-	}
-}
-
-// InvalidTxError is a transaction that was ordered into a block but marked
-// invalid by the peers' validation (an MVCC read conflict, an endorsement
-// policy failure, ...): nothing it wrote is in the state. (The gateway
-// client's own CommitError cannot be built outside its package with a
-// message: its Error() would be empty.)
-type InvalidTxError struct {
-	TransactionID string
-	Code          peer.TxValidationCode
-}
-
-func (e *InvalidTxError) Error() string {
-	return fmt.Sprintf("transaction %s was committed invalid with validation code %s (%d)", e.TransactionID, e.Code.String(), int32(e.Code))
-}
 
 // Evaluate runs the query fn as org on its gateway peer, or, when that peer
 // cannot serve it, through the next of org's gateways (as [Ledger.Submit]
@@ -618,62 +441,6 @@ func transient(err error) bool {
 		return true
 	}
 	return false
-}
-
-// unreachable reports whether a call failed because its gateway peer could
-// not be reached or went away during the call.
-// alreadyOrdered reports whether the orderers refused a submission because
-// they have already ordered the same transaction, as SmartBFT orderers do
-// ("request already processed"). The gateway passes each orderer's answer
-// only as text.
-func alreadyOrdered(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	msgs := []string{st.Message()}
-	for _, d := range st.Details() {
-		if m, ok := d.(interface{ GetMessage() string }); ok {
-			msgs = append(msgs, m.GetMessage())
-		}
-	}
-	for _, m := range msgs {
-		if strings.Contains(m, "request already processed") {
-			return true
-		}
-	}
-	return false
-}
-
-// commitStatusRequest is the commit status request of a prepared
-// transaction, as a successful submission would have returned it, asked as
-// the transaction's own creator. It is signed when it is used.
-func commitStatusRequest(channel string, tx *client.Transaction) ([]byte, error) {
-	raw, err := tx.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	var pt gateway.PreparedTransaction
-	var payload common.Payload
-	var shdr common.SignatureHeader
-	if err := proto.Unmarshal(raw, &pt); err != nil {
-		return nil, fmt.Errorf("transaction %s: %w", tx.TransactionID(), err)
-	}
-	if err := proto.Unmarshal(pt.GetEnvelope().GetPayload(), &payload); err != nil {
-		return nil, fmt.Errorf("transaction %s: payload: %w", tx.TransactionID(), err)
-	}
-	if err := proto.Unmarshal(payload.GetHeader().GetSignatureHeader(), &shdr); err != nil {
-		return nil, fmt.Errorf("transaction %s: signature header: %w", tx.TransactionID(), err)
-	}
-	req, err := proto.Marshal(&gateway.CommitStatusRequest{ChannelId: channel, TransactionId: tx.TransactionID(), Identity: shdr.GetCreator()})
-	if err != nil {
-		return nil, err
-	}
-	return proto.Marshal(&gateway.SignedCommitStatusRequest{Request: req})
-}
-
-func unreachable(err error) bool {
-	return status.Code(err) == codes.Unavailable
 }
 
 // contractError returns the contract's error carried by a gateway error.

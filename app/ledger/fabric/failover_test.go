@@ -254,11 +254,11 @@ func TestFabricResubmitSameEnvelope(t *testing.T) {
 	score := 70.0
 	args, _ := json.Marshal(contract.AssessRequest{BatchID: batch, Score: &score, Method: run + "-once"})
 	route := l.routes["AuditorMSP"]
-	tx, err := l.endorse(ctx, route, contract.FnAssess, []client.ProposalOption{client.WithBytesArguments(args)})
+	tx, gw, err := l.endorse(ctx, route, contract.FnAssess, []client.ProposalOption{client.WithBytesArguments(args)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := l.commit(ctx, route, tx)
+	first, err := l.commit(ctx, route, gw, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestFabricResubmitSameEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := l.commit(ctx, route[1:], other)
+	second, err := l.commit(ctx, route[1:], 0, other)
 	if err != nil {
 		t.Fatal(err)
 	}
