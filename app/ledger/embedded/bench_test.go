@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
@@ -46,68 +44,29 @@ func (r *recorder) add(number uint64, block []byte, txs []appliedTx) {
 	r.mu.Unlock()
 }
 
-// replay writes the recorded blocks into a fresh bbolt file with the
-// ledger's options, one fsynced transaction per block, and returns how long
-// it took.
+// replay writes the recorded blocks into a fresh file with Replay (the
+// ledger's options, one fsynced transaction per block) and returns how long
+// the writes took.
 func (r *recorder) replay(b *testing.B) time.Duration {
 	b.Helper()
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, &bolt.Options{
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30,
-	})
+	rp, err := NewReplay(filepath.Join(b.TempDir(), "raw.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Update(initBuckets); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
+	defer rp.Close()
+	var total time.Duration
 	for _, rb := range r.blocks {
-		err := db.Update(func(tx *bolt.Tx) error {
-			st, priv := tx.Bucket(bucketState), tx.Bucket(bucketPrivate)
-			for i, t := range rb.txs {
-				for _, k := range sortedKeys(t.puts) {
-					if v := t.puts[k]; v == nil {
-						if err := st.Delete([]byte(k)); err != nil {
-							return err
-						}
-					} else if err := st.Put([]byte(k), v); err != nil {
-						return err
-					}
-				}
-				for _, c := range sortedKeys(t.privPuts) {
-					cb, err := priv.CreateBucketIfNotExists([]byte(c))
-					if err != nil {
-						return err
-					}
-					for _, k := range sortedKeys(t.privPuts[c]) {
-						if v := t.privPuts[c][k]; v == nil {
-							err = cb.Delete([]byte(k))
-						} else {
-							err = cb.Put([]byte(k), v)
-						}
-						if err != nil {
-							return err
-						}
-					}
-				}
-				if err := tx.Bucket(bucketTxs).Put([]byte(t.txID), txIndexValue(rb.number, i)); err != nil {
-					return err
-				}
-			}
-			blocks := tx.Bucket(bucketBlocks)
-			blocks.FillPercent = 0.95
-			if err := blocks.Put(blockKey(rb.number), rb.block); err != nil {
-				return err
-			}
-			var head [32]byte
-			return writeHead(tx, rb.number, head)
-		})
+		p, err := preparedFromCommitted(rb.number, rb.block, rb.txs)
 		if err != nil {
 			b.Fatal(err)
 		}
+		d, err := rp.Write(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += d
 	}
-	return time.Since(start)
+	return total
 }
 
 func (r *recorder) txCount() int {
