@@ -229,7 +229,7 @@ func Ceiling(ctx context.Context, c Config, cl *client, setup []committed, all [
 		prePlaced = append(prePlaced, placed{tx: s, txID: fmt.Sprintf("setup-%d", i), time: t0.Add(time.Duration(i) * time.Millisecond)})
 	}
 	for _, p := range append(prePlaced, setupTxs...) {
-		prep, err := rp.Prepare(embedded.ReplayBlock{Number: p.block, Txs: []embedded.ReplayTx{p.replayTx()}})
+		prep, err := rp.Prepare(embedded.ReplayBlock{Number: p.block, Txs: []embedded.ReplayTx{p.asReplay()}})
 		if err != nil {
 			return nil, err
 		}
@@ -251,7 +251,7 @@ func Ceiling(ctx context.Context, c Config, cl *client, setup []committed, all [
 		group := txs[i:j]
 		rb := embedded.ReplayBlock{Number: group[0].block, Header: group[0].header, Signature: group[0].sig}
 		for _, p := range group {
-			rb.Txs = append(rb.Txs, p.replayTx())
+			rb.Txs = append(rb.Txs, p.asReplay())
 		}
 		prep, err := rp.Prepare(rb)
 		if err != nil {
@@ -297,8 +297,8 @@ func Ceiling(ctx context.Context, c Config, cl *client, setup []committed, all [
 	return res, nil
 }
 
-// replayTx is p as the embedded ledger's replay takes it.
-func (p placed) replayTx() embedded.ReplayTx {
+// asReplay is p as the embedded ledger's replay takes it.
+func (p placed) asReplay() embedded.ReplayTx {
 	return embedded.ReplayTx{TxID: p.txID, Time: p.time, Creator: p.tx.org, Function: p.tx.fn,
 		Args: p.tx.args, Transient: p.tx.transient, Record: p.record}
 }
