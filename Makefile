@@ -58,6 +58,11 @@ bench-load:
 	scripts/bench-load.sh embedded
 	scripts/bench-load.sh fabric
 
+## bench-immudb: the in-process write benchmarks beside immudb's embedded store on the same write sets, with the ratio (bench/immudb, its own module; docs/benchmarks.md). Not part of test.
+.PHONY: bench-immudb
+bench-immudb:
+	cd bench/immudb && $(GO) run ./compare -root ../..
+
 ## soak: serve at half its measured capacity for SOAK_DURATION (default 30m), sampling latency and RSS each minute (scripts/soak.sh); not in CI
 soak:
 	scripts/soak.sh

@@ -7,7 +7,10 @@
 #   scripts/bench-load.sh embedded   fresh embedded ledgers in $WORK (outside the repository):
 #                                    single-event writes and bulk trades, each with the raw bbolt
 #                                    ceiling of the same writes in the same blocks; then a ledger
-#                                    preloaded with $EVENTS (1,000,000) events and the reads
+#                                    preloaded with $EVENTS (1,000,000) events and the reads; first, the
+#                                    immudb comparison (scenario immudb): the in-process write benchmarks
+#                                    and immudb's embedded store on the same write sets, back to back
+#                                    (bench/immudb, a module of its own), with the ratio
 #   scripts/bench-load.sh fabric     the development Fabric network (network/.dev; brought up, and
 #                                    cleaned afterwards, if it is not running; FABRIC_BASE_PORT and
 #                                    ORDERER_TYPE=raft|bft choose the network it brings up): the onekey
@@ -23,7 +26,8 @@
 # brings the network up itself); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
 # $WORK goes); SCENARIOS to run a subset, e.g. "collect history"; SERVE_FLAGS, extra flags for
 # tokentrail serve (e.g. "--bulk-chunk 1000"); BULK_CHUNK, the same chunk size for the load
-# generator's ceiling replay (250).
+# generator's ceiling replay (250); IMMUDB_COUNT (3) rounds of the immudb comparison, IMMUDB_SINGLE
+# (20000x) and IMMUDB_BULK (60x) their -benchtime.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,7 +43,7 @@ fabric) : "${EVENTS:=100000}" ;;
   ;;
 esac
 : "${CLIENTS:=64}" "${BULK_CLIENTS:=4}" "${READ_CLIENTS:=1 8}" "${DURATION:=20s}" "${PORT:=18080}"
-: "${SCENARIOS:=onekey collect circulate trade bulk preload history lineage impact compliance trades-page}"
+: "${SCENARIOS:=onekey immudb collect circulate trade bulk preload history lineage impact compliance trades-page}"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="${WORK:-$(mktemp -d /tmp/tokentrail-bench-XXXXXX)}"
 OUT="${OUT:-$WORK/results}"
@@ -161,6 +165,13 @@ go build -o "$bin" ./app/cmd/tokentrail
 machine start
 
 if [[ "$mode" == embedded ]]; then
+  if want immudb; then
+    # In process, before any server runs: tokentrail's and immudb's write
+    # benchmarks, pair by pair, and their ratio (docs/benchmarks.md, "immudb comparison").
+    say "run embedded-immudb: ${IMMUDB_COUNT:-3} rounds, -benchtime ${IMMUDB_SINGLE:-20000x} / ${IMMUDB_BULK:-60x}"
+    (cd bench/immudb && TMPDIR="$WORK" go run ./compare -root ../.. -count "${IMMUDB_COUNT:-3}" \
+      -single "${IMMUDB_SINGLE:-20000x}" -bulk "${IMMUDB_BULK:-60x}" -json "$OUT/embedded-immudb.json") | tee "$OUT/embedded-immudb.txt" >&2
+  fi
   keys() { echo "$1/dev-credentials.json"; }
   w="$WORK/data-writes"
   start_serve "$w"

@@ -7,11 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/tokentrail/tokentrail/app/api"
 	"github.com/tokentrail/tokentrail/app/auth"
@@ -72,38 +69,6 @@ func TestPercentiles(t *testing.T) {
 	}
 	if (percentiles(nil) != Latency{}) {
 		t.Error("percentiles of nothing is not zero")
-	}
-}
-
-func TestMergeRange(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "m.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, _ := tx.CreateBucket([]byte("s"))
-		for _, k := range []string{"a/1", "a/3", "a/5", "b/1"} {
-			_ = b.Put([]byte(k), []byte("db"))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ov := map[string][]byte{"a/2": []byte("ov"), "a/3": nil, "a/5": []byte("ov"), "a/6": []byte("ov"), "c/1": []byte("ov")}
-	var got []string
-	err = db.View(func(tx *bolt.Tx) error {
-		return mergeRange(tx.Bucket([]byte("s")), ov, "a/", "a0", func(k string, v []byte) (bool, error) {
-			got = append(got, k+"="+string(v))
-			return true, nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "a/1=db a/2=ov a/5=ov a/6=ov"; strings.Join(got, " ") != want {
-		t.Errorf("merged range = %q, want %q", strings.Join(got, " "), want)
 	}
 }
 

@@ -164,13 +164,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded ledger: data directory: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.Dir, DBFile), 0o600, &bolt.Options{
-		Timeout:         cfg.LockTimeout,
-		NoFreelistSync:  true, // rebuilt on open; halves the pages each commit writes
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30, // readers then rarely block the writer's remap
-		NoSync:          cfg.NoSync,
-	})
+	db, err := bolt.Open(filepath.Join(cfg.Dir, DBFile), 0o600, boltOptions(cfg.LockTimeout, cfg.NoSync))
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded ledger: data directory %s: %w", cfg.Dir, ErrLocked)
 	}
@@ -183,6 +177,18 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// boltOptions are the options the ledger opens its file with (and Replay
+// its own).
+func boltOptions(lockTimeout time.Duration, noSync bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:         lockTimeout,
+		NoFreelistSync:  true, // rebuilt on open; halves the pages each commit writes
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // readers then rarely block the writer's remap
+		NoSync:          noSync,
+	}
 }
 
 func open(cfg Config, db *bolt.DB, log *slog.Logger) (*Ledger, error) {

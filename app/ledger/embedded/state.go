@@ -216,11 +216,11 @@ func (s *txState) Creator() (string, error)   { return s.creator, nil }
 var _ contract.State = (*txState)(nil)
 
 // apply writes the staged changes into the bbolt transaction in key order
-// and returns the write-set hash: SHA-256 over, for each public write in key
-// order, 'P' key op [value], then for each private write in (collection, key)
-// order, 'C' collection key op [SHA-256(value)], where strings and values are
-// uvarint-length-prefixed and op is 'S' (set) or 'D' (delete). Private values
-// enter only as hashes, as on Fabric.
+// (storeWriteSet) and returns the write-set hash: SHA-256 over, for each
+// public write in key order, 'P' key op [value], then for each private write
+// in (collection, key) order, 'C' collection key op [SHA-256(value)], where
+// strings and values are uvarint-length-prefixed and op is 'S' (set) or 'D'
+// (delete). Private values enter only as hashes, as on Fabric.
 func (s *txState) apply() ([32]byte, error) {
 	h := sha256.New()
 	var buf []byte
@@ -229,50 +229,79 @@ func (s *txState) apply() ([32]byte, error) {
 		h.Write(buf)
 		h.Write(b)
 	}
-	for _, k := range sortedKeys(s.puts) {
-		v := s.puts[k]
-		h.Write([]byte{'P'})
-		lp([]byte(k))
-		var err error
-		if v == nil {
-			h.Write([]byte{'D'})
-			err = s.state.Delete([]byte(k))
+	err := storeWriteSet(s.state, s.private, s.puts, s.privPuts, func(c, k string, v []byte) {
+		if c == "" {
+			h.Write([]byte{'P'})
+			lp([]byte(k))
 		} else {
-			h.Write([]byte{'S'})
-			lp(v)
-			err = s.state.Put([]byte(k), v)
-		}
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("write %q: %w", k, err)
-		}
-	}
-	for _, c := range sortedKeys(s.privPuts) {
-		coll, err := s.private.CreateBucketIfNotExists([]byte(c))
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("private collection %q: %w", c, err)
-		}
-		for _, k := range sortedKeys(s.privPuts[c]) {
-			v := s.privPuts[c][k]
 			h.Write([]byte{'C'})
 			lp([]byte(c))
 			lp([]byte(k))
-			if v == nil {
-				h.Write([]byte{'D'})
-				err = coll.Delete([]byte(k))
-			} else {
-				h.Write([]byte{'S'})
-				sum := sha256.Sum256(v)
-				h.Write(sum[:])
-				err = coll.Put([]byte(k), v)
-			}
-			if err != nil {
-				return [32]byte{}, fmt.Errorf("write private %q/%q: %w", c, k, err)
-			}
 		}
+		switch {
+		case v == nil:
+			h.Write([]byte{'D'})
+		case c == "":
+			h.Write([]byte{'S'})
+			lp(v)
+		default:
+			h.Write([]byte{'S'})
+			sum := sha256.Sum256(v)
+			h.Write(sum[:])
+		}
+	})
+	if err != nil {
+		return [32]byte{}, err
 	}
 	var out [32]byte
 	h.Sum(out[:0])
 	return out, nil
+}
+
+// storeWriteSet writes one transaction's public writes (puts) into state and
+// its private ones (privPuts, by collection) into nested buckets of private,
+// in the order the write-set hash takes them: public keys in order, then
+// private ones by collection and key. A nil value deletes. each, when not
+// nil, is called before each write with its collection ("" for public), key
+// and value. The ledger's writer (apply) and Replay both write through here.
+func storeWriteSet(state, private *bolt.Bucket, puts map[string][]byte, privPuts map[string]map[string][]byte,
+	each func(collection, key string, value []byte)) error {
+	for _, k := range sortedKeys(puts) {
+		v := puts[k]
+		if each != nil {
+			each("", k, v)
+		}
+		var err error
+		if v == nil {
+			err = state.Delete([]byte(k))
+		} else {
+			err = state.Put([]byte(k), v)
+		}
+		if err != nil {
+			return fmt.Errorf("write %q: %w", k, err)
+		}
+	}
+	for _, c := range sortedKeys(privPuts) {
+		coll, err := private.CreateBucketIfNotExists([]byte(c))
+		if err != nil {
+			return fmt.Errorf("private collection %q: %w", c, err)
+		}
+		for _, k := range sortedKeys(privPuts[c]) {
+			v := privPuts[c][k]
+			if each != nil {
+				each(c, k, v)
+			}
+			if v == nil {
+				err = coll.Delete([]byte(k))
+			} else {
+				err = coll.Put([]byte(k), v)
+			}
+			if err != nil {
+				return fmt.Errorf("write private %q/%q: %w", c, k, err)
+			}
+		}
+	}
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -176,6 +176,28 @@ func readMeta(tx *bolt.Tx) (meta, error) {
 	return m, nil
 }
 
+// storeBlock stores encoded block number, the index entry of each of its
+// transactions (txIDs, in block order) and the new head, hash: what a block
+// adds besides its transactions' writes. The ledger's writer and Replay both
+// store blocks through here.
+func storeBlock(tx *bolt.Tx, number uint64, enc []byte, txIDs []string, hash [32]byte) error {
+	blocks := tx.Bucket(bucketBlocks)
+	blocks.FillPercent = 0.95 // keys only ever grow
+	if err := blocks.Put(blockKey(number), enc); err != nil {
+		return fmt.Errorf("store block %d: %w", number, err)
+	}
+	txs := tx.Bucket(bucketTxs)
+	for i, id := range txIDs {
+		if err := txs.Put([]byte(id), txIndexValue(number, i)); err != nil {
+			return fmt.Errorf("index transaction %s: %w", id, err)
+		}
+	}
+	if err := writeHead(tx, number, hash); err != nil {
+		return fmt.Errorf("write head: %w", err)
+	}
+	return nil
+}
+
 func writeHead(tx *bolt.Tx, height uint64, head [32]byte) error {
 	b := tx.Bucket(bucketMeta)
 	if err := b.Put(metaHeight, binary.BigEndian.AppendUint64(nil, height)); err != nil {

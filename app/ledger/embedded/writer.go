@@ -341,20 +341,13 @@ func (l *Ledger) writeBlock(tx *bolt.Tx, number uint64, acc []accepted) (hash [3
 	if sb.signature, err = ecdsa.SignASN1(rand.Reader, l.key, hash[:]); err != nil {
 		return hash, nil, nil, fmt.Errorf("sign block %d: %w", number, err)
 	}
-	blocks := tx.Bucket(bucketBlocks)
-	blocks.FillPercent = 0.95 // keys only ever grow
 	enc = encodeBlock(sb)
-	if err := blocks.Put(blockKey(number), enc); err != nil {
-		return hash, nil, nil, fmt.Errorf("store block %d: %w", number, err)
-	}
-	txs := tx.Bucket(bucketTxs)
+	txIDs := make([]string, len(acc))
 	for i, a := range acc {
-		if err := txs.Put([]byte(a.st.txID), txIndexValue(number, i)); err != nil {
-			return hash, nil, nil, fmt.Errorf("index transaction %s: %w", a.st.txID, err)
-		}
+		txIDs[i] = a.st.txID
 	}
-	if err := writeHead(tx, number, hash); err != nil {
-		return hash, nil, nil, fmt.Errorf("write head: %w", err)
+	if err := storeBlock(tx, number, enc, txIDs, hash); err != nil {
+		return hash, nil, nil, err
 	}
 	return hash, sb, enc, nil
 }
