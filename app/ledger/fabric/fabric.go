@@ -731,7 +731,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			return receipt.ParseFabricBlock(raw)
+			return l.receiptBlock(ctx, raw)
 		})
 		if err == nil {
 			if r, err := block.Receipt(l.cfg.Channel, txID); err == nil {
@@ -749,7 +749,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 				lastErr = err
 				continue
 			}
-			b, err := receipt.ParseFabricBlock(block)
+			b, err := l.receiptBlock(ctx, block)
 			if err != nil {
 				return nil, err
 			}
