@@ -26,7 +26,7 @@ test-fabric:
 	scripts/test-fabric.sh
 
 ## test-fabric-bft: the same Fabric tests on a SmartBFT ordering service (four orderers, one per peer-running member);
-## part of test since receipts verify BFT-signed blocks (about 4.5 min; docs/design/0020-smartbft-ordering.md)
+## part of test since receipts verify BFT-signed blocks (3–4 min; docs/design/0020-smartbft-ordering.md)
 test-fabric-bft:
 	ORDERER_TYPE=bft scripts/test-fabric.sh
 
