@@ -43,6 +43,12 @@ const ValidationCodeValid = "VALID"
 // block metadata is reduced to what the orderers signed (Signatures) and this
 // transaction's validation code.
 type Fabric struct {
+	// Version is the format of the evidence: absent for version 1, which
+	// has no consenters and verifies blocks signed with the signers'
+	// certificates (Raft); [FabricFormatVersion] when the block's
+	// signatures name BFT consenters by number and Consenters says who they
+	// are. A verifier refuses a version newer than the one it knows.
+	Version int `json:"version,omitempty"`
 	// Channel is the channel the transaction was submitted to.
 	Channel string `json:"channel"`
 	// Chaincode is the name of the chaincode that endorsed the transaction
@@ -64,10 +70,29 @@ type Fabric struct {
 	// Signatures is the block's SIGNATURES metadata entry as the orderers
 	// wrote it: a serialized common.Metadata.
 	Signatures []byte `json:"signatures"`
+	// Consenters are the BFT consenters that signed the block, as the
+	// channel configuration in force for it (the config block its signed
+	// metadata names) maps their numbers to identities; ordered by ID, each
+	// once, each one a signer. Empty for version 1.
+	Consenters []FabricConsenter `json:"consenters,omitempty"`
 	// Data are the block's data entries, in order: serialized
 	// common.Envelopes. All of them are needed, because the data hash is
 	// over their concatenation.
 	Data [][]byte `json:"data"`
+}
+
+// FabricFormatVersion is the newest format of Fabric evidence this package
+// writes and reads. Version 1 (no version field) is every receipt written
+// before BFT ordering; version 2 adds Consenters.
+const FabricFormatVersion = 2
+
+// FabricConsenter is one consenter of a BFT ordering service: its number
+// in the channel's consenter mapping, its organisation and its identity
+// certificate (PEM), which the verifier checks against the trust anchor.
+type FabricConsenter struct {
+	ID       uint32 `json:"id"`
+	MSPID    string `json:"mspId"`
+	Identity []byte `json:"identity"`
 }
 
 // FabricOptions tune the verification of a Fabric receipt.

@@ -26,6 +26,27 @@ var ErrNoTrustedRoots = errors.New("no root certificate in the Fabric trust anch
 // Fabric trust anchor with the MSP ID of its organisation.
 const anchorMSPHeader = "MSP-ID"
 
+// anchorOrdererHeader is the PEM header that marks the roots of an
+// organisation that runs the ordering service, with the consensus type
+// (OrderingBFT or OrderingRaft).
+const anchorOrdererHeader = "Orderer"
+
+// Consensus types an anchor's Orderer header may name.
+const (
+	OrderingRaft = "Raft"
+	OrderingBFT  = "BFT"
+)
+
+// FabricOrdering says which organisations of a trust anchor run the ordering
+// service, and with which consensus. With BFT a block must be signed by a
+// quorum of those organisations; with Raft by an orderer of one of them.
+type FabricOrdering struct {
+	// Consensus is OrderingBFT or OrderingRaft.
+	Consensus string
+	// MSPIDs are the orderer organisations; each must be in the anchor.
+	MSPIDs []string
+}
+
 // FabricTrustAnchor returns the trust anchor of a Fabric network in its
 // canonical form, from each organisation's root certificates (MSP ID to the
 // PEM files of its msp/cacerts directory; a file may hold several
@@ -33,7 +54,32 @@ const anchorMSPHeader = "MSP-ID"
 // a header "MSP-ID: <id>", ordered by MSP ID and then by certificate bytes,
 // each certificate once per organisation. It fails on input that is not PEM
 // certificates, on an empty MSP ID and when there is no certificate at all.
+// It names no orderer organisations: see [FabricTrustAnchorOrdering].
 func FabricTrustAnchor(roots map[string][][]byte) ([]byte, error) {
+	return FabricTrustAnchorOrdering(roots, FabricOrdering{})
+}
+
+// FabricTrustAnchorOrdering is [FabricTrustAnchor] that also marks the
+// roots of the orderer organisations with a header "Orderer: BFT" (or
+// "Raft"). A BFT-signed block verifies only against an anchor that names its
+// orderer organisations: their number sets the quorum, and the receipt cannot
+// change it.
+func FabricTrustAnchorOrdering(roots map[string][][]byte, ord FabricOrdering) ([]byte, error) {
+	orderers := map[string]bool{}
+	if len(ord.MSPIDs) > 0 || ord.Consensus != "" {
+		if ord.Consensus != OrderingBFT && ord.Consensus != OrderingRaft {
+			return nil, fmt.Errorf("fabric trust anchor: consensus %q, want %s or %s", ord.Consensus, OrderingBFT, OrderingRaft)
+		}
+		if len(ord.MSPIDs) == 0 {
+			return nil, errors.New("fabric trust anchor: no orderer organisation named")
+		}
+		for _, id := range ord.MSPIDs {
+			if _, ok := roots[id]; !ok {
+				return nil, fmt.Errorf("fabric trust anchor: orderer organisation %s has no root certificates", id)
+			}
+			orderers[id] = true
+		}
+	}
 	ids := make([]string, 0, len(roots))
 	for id := range roots {
 		ids = append(ids, id)
@@ -70,8 +116,12 @@ func FabricTrustAnchor(roots map[string][][]byte) ([]byte, error) {
 		}
 		slices.SortFunc(ders, bytes.Compare)
 		ders = slices.CompactFunc(ders, bytes.Equal)
+		headers := map[string]string{anchorMSPHeader: id}
+		if orderers[id] {
+			headers[anchorOrdererHeader] = ord.Consensus
+		}
 		for _, der := range ders {
-			if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Headers: map[string]string{anchorMSPHeader: id}, Bytes: der}); err != nil {
+			if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Headers: headers, Bytes: der}); err != nil {
 				return nil, err
 			}
 		}
@@ -85,9 +135,23 @@ func FabricTrustAnchor(roots map[string][][]byte) ([]byte, error) {
 // ParseFabricTrustAnchor reads a Fabric trust anchor (see
 // [FabricTrustAnchor]) into each MSP ID's root certificates. Text around
 // the PEM blocks is ignored; a block that is not a CA certificate labelled
-// with an MSP ID, and only that header, is an error.
+// with an MSP ID is an error, and so is any header but MSP-ID and Orderer.
 func ParseFabricTrustAnchor(anchorPEM []byte) (map[string][]*x509.Certificate, error) {
+	roots, _, err := parseFabricAnchor(anchorPEM)
+	return roots, err
+}
+
+// ParseFabricTrustAnchorOrdering reads a Fabric trust anchor and the
+// ordering it names; the ordering is empty for an anchor without Orderer
+// headers (written before BFT ordering).
+func ParseFabricTrustAnchorOrdering(anchorPEM []byte) (map[string][]*x509.Certificate, FabricOrdering, error) {
+	return parseFabricAnchor(anchorPEM)
+}
+
+func parseFabricAnchor(anchorPEM []byte) (map[string][]*x509.Certificate, FabricOrdering, error) {
+	var ord FabricOrdering
 	roots := map[string][]*x509.Certificate{}
+	marks := map[string]string{} // MSP ID -> its Orderer header ("" for none)
 	rest := anchorPEM
 	for n := 0; ; n++ {
 		var b *pem.Block
@@ -96,22 +160,46 @@ func ParseFabricTrustAnchor(anchorPEM []byte) (map[string][]*x509.Certificate, e
 			break
 		}
 		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("block %d is a %q block; a Fabric trust anchor holds only certificates", n, b.Type)
+			return nil, ord, fmt.Errorf("block %d is a %q block; a Fabric trust anchor holds only certificates", n, b.Type)
 		}
 		id := b.Headers[anchorMSPHeader]
-		if id == "" || len(b.Headers) != 1 {
-			return nil, fmt.Errorf("certificate %d must have exactly one header, %s", n, anchorMSPHeader)
+		mark, marked := b.Headers[anchorOrdererHeader]
+		want := 1
+		if marked {
+			want = 2
+		}
+		if id == "" || len(b.Headers) != want {
+			return nil, ord, fmt.Errorf("certificate %d must have the header %s and no other but %s", n, anchorMSPHeader, anchorOrdererHeader)
+		}
+		if marked && mark != OrderingBFT && mark != OrderingRaft {
+			return nil, ord, fmt.Errorf("certificate %d (%s): %s header %q, want %s or %s", n, id, anchorOrdererHeader, mark, OrderingBFT, OrderingRaft)
+		}
+		if prev, seen := marks[id]; seen && prev != mark {
+			return nil, ord, fmt.Errorf("certificate %d (%s): %s header %q, another root of %s has %q", n, id, anchorOrdererHeader, mark, id, prev)
+		}
+		marks[id] = mark
+		if marked {
+			if ord.Consensus != "" && ord.Consensus != mark {
+				return nil, ord, fmt.Errorf("certificate %d (%s): %s header %q, another orderer organisation has %q", n, id, anchorOrdererHeader, mark, ord.Consensus)
+			}
+			ord.Consensus = mark
 		}
 		c, err := parseRoot(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate %d (%s): %w", n, id, err)
+			return nil, ord, fmt.Errorf("certificate %d (%s): %w", n, id, err)
 		}
 		roots[id] = append(roots[id], c)
 	}
 	if len(roots) == 0 {
-		return nil, ErrNoTrustedRoots
+		return nil, ord, ErrNoTrustedRoots
 	}
-	return roots, nil
+	for id, mark := range marks {
+		if mark != "" {
+			ord.MSPIDs = append(ord.MSPIDs, id)
+		}
+	}
+	sort.Strings(ord.MSPIDs)
+	return roots, ord, nil
 }
 
 func parseRoot(der []byte) (*x509.Certificate, error) {
@@ -135,7 +223,8 @@ const (
 
 // fabricAnchor resolves serialized identities against the trust anchor.
 type fabricAnchor struct {
-	pools map[string]*x509.CertPool
+	pools    map[string]*x509.CertPool
+	ordering FabricOrdering
 }
 
 func newFabricAnchor(roots map[string][]*x509.Certificate) *fabricAnchor {

@@ -4,11 +4,13 @@ package receipt
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -39,6 +41,12 @@ type FabricBlock struct {
 	flags  []byte
 	sigs   []byte
 	txIDs  []string // of each data entry; "" when it has none
+	// bft: the signatures name consenters by number; their identities
+	// come from the config block lastConfig (see WithConsenters).
+	bft        bool
+	lastConfig uint64
+	signerIDs  []uint32
+	consenters []FabricConsenter
 }
 
 // ParseFabricBlock decodes a serialized committed block and checks what
@@ -70,7 +78,122 @@ func ParseFabricBlock(blockBytes []byte) (*FabricBlock, error) {
 	for i, raw := range data {
 		ids[i], _ = envelopeTxID(raw)
 	}
-	return &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids}, nil
+	b := &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids}
+	var sigs common.Metadata
+	if err := proto.Unmarshal(b.sigs, &sigs); err != nil {
+		return nil, fmt.Errorf("fabric receipt: block %d: orderer signatures: %w", h.Number, err)
+	}
+	for i, s := range sigs.Signatures {
+		if len(s.IdentifierHeader) == 0 {
+			continue
+		}
+		var ih common.IdentifierHeader
+		if err := proto.Unmarshal(s.IdentifierHeader, &ih); err != nil {
+			return nil, fmt.Errorf("fabric receipt: block %d: orderer signature %d: identifier header: %w", h.Number, i, err)
+		}
+		b.bft = true
+		b.signerIDs = append(b.signerIDs, ih.Identifier)
+	}
+	if b.bft {
+		var obm common.OrdererBlockMetadata
+		if err := proto.Unmarshal(sigs.Value, &obm); err != nil || obm.LastConfig == nil {
+			return nil, fmt.Errorf("fabric receipt: block %d: the signed metadata names no last config block", h.Number)
+		}
+		b.lastConfig = obm.LastConfig.Index
+	}
+	return b, nil
+}
+
+// ConsentersFrom reports whether the block's orderer signatures name BFT
+// consenters by number, and if so the number of the config block whose
+// consenter mapping resolves them (the block's signed last-config index).
+// [FabricBlock.WithConsenters] must then be given that block before
+// [FabricBlock.Receipt].
+func (b *FabricBlock) ConsentersFrom() (configBlock uint64, needed bool) {
+	return b.lastConfig, b.bft
+}
+
+// WithConsenters reads the consenter mapping of the channel configuration
+// from the serialized config block that [FabricBlock.ConsentersFrom] names,
+// and keeps the identities of the consenters that signed this block, for its
+// receipts. It fails when the block is not that config block, has no
+// consenter mapping, or lacks a signer.
+func (b *FabricBlock) WithConsenters(configBlock []byte) error {
+	if !b.bft {
+		return fmt.Errorf("fabric receipt: block %d names no consenters by number", b.header.Number)
+	}
+	mapping, number, err := ConsenterMapping(configBlock)
+	if err != nil {
+		return err
+	}
+	if number != b.lastConfig {
+		return fmt.Errorf("fabric receipt: block %d needs config block %d, got block %d", b.header.Number, b.lastConfig, number)
+	}
+	byID := map[uint32]FabricConsenter{}
+	for _, c := range mapping {
+		byID[c.ID] = c
+	}
+	var out []FabricConsenter
+	for _, id := range b.signerIDs {
+		c, ok := byID[id]
+		if !ok {
+			return fmt.Errorf("fabric receipt: block %d is signed by consenter %d, which config block %d does not map", b.header.Number, id, number)
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y FabricConsenter) int { return cmp.Compare(x.ID, y.ID) })
+	out = slices.CompactFunc(out, func(x, y FabricConsenter) bool { return x.ID == y.ID })
+	b.consenters = out
+	return nil
+}
+
+// ConsenterMapping returns the BFT consenter mapping of a serialized config
+// block (Orderer group, Orderers value), and the block's number.
+func ConsenterMapping(configBlock []byte) ([]FabricConsenter, uint64, error) {
+	var block common.Block
+	if err := proto.Unmarshal(configBlock, &block); err != nil {
+		return nil, 0, fmt.Errorf("fabric receipt: config block: %w", err)
+	}
+	n := block.GetHeader().GetNumber()
+	data := block.GetData().GetData()
+	if len(data) != 1 {
+		return nil, n, fmt.Errorf("fabric receipt: block %d has %d data entries; a config block has one", n, len(data))
+	}
+	var env common.Envelope
+	var p common.Payload
+	var ch common.ChannelHeader
+	var ce common.ConfigEnvelope
+	if err := unmarshal("envelope", data[0], &env); err != nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d: %w", n, err)
+	}
+	if err := unmarshal("payload", env.Payload, &p); err != nil || p.Header == nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d: payload: %v", n, err)
+	}
+	if err := unmarshal("channel header", p.Header.ChannelHeader, &ch); err != nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d: %w", n, err)
+	}
+	if common.HeaderType(ch.Type) != common.HeaderType_CONFIG {
+		return nil, n, fmt.Errorf("fabric receipt: block %d is not a config block (%s)", n, common.HeaderType(ch.Type))
+	}
+	if err := unmarshal("config envelope", p.Data, &ce); err != nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d: %w", n, err)
+	}
+	v := ce.GetConfig().GetChannelGroup().GetGroups()["Orderer"].GetValues()["Orderers"]
+	if v == nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d has no consenter mapping (Orderer/Orderers)", n)
+	}
+	var ords common.Orderers
+	if err := unmarshal("orderers", v.Value, &ords); err != nil {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d: %w", n, err)
+	}
+	if len(ords.ConsenterMapping) == 0 {
+		return nil, n, fmt.Errorf("fabric receipt: config block %d has an empty consenter mapping", n)
+	}
+	out := make([]FabricConsenter, 0, len(ords.ConsenterMapping))
+	for _, c := range ords.ConsenterMapping {
+		out = append(out, FabricConsenter{ID: c.Id, MSPID: c.MspId, Identity: c.Identity})
+	}
+	return out, n, nil
 }
 
 // Number is the block's number.
@@ -124,12 +247,20 @@ func (b *FabricBlock) Receipt(channel, txID string) (*Receipt, error) {
 		}
 	}
 	headerHash := sha256.Sum256(fabricHeaderBytes(h.Number, h.PreviousHash, h.DataHash))
+	version := 0 // version 1: no version field
+	if b.bft {
+		if len(b.consenters) == 0 {
+			return nil, fmt.Errorf("fabric receipt: block %d is signed by BFT consenters; their identities (config block %d) are needed", h.Number, b.lastConfig)
+		}
+		version = FabricFormatVersion
+	}
 	return &Receipt{
 		Kind:        KindFabric,
 		TxID:        txID,
 		BlockNumber: h.Number,
 		Events:      events,
 		Fabric: &Fabric{
+			Version:        version,
 			Channel:        channel,
 			Chaincode:      tx.action.GetChaincodeId().GetName(),
 			BlockHash:      hex.EncodeToString(headerHash[:]),
@@ -138,6 +269,7 @@ func (b *FabricBlock) Receipt(channel, txID string) (*Receipt, error) {
 			TxIndex:        index,
 			ValidationCode: code.String(),
 			Signatures:     b.sigs,
+			Consenters:     b.consenters,
 			Data:           data,
 		},
 	}, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
@@ -47,11 +48,25 @@ func verifyFabricWith(r *Receipt, anchorPEM []byte, opts FabricOptions) (*Proof,
 	if minOrgs <= 0 {
 		minOrgs = DefaultMinEndorsingOrgs
 	}
-	roots, err := ParseFabricTrustAnchor(anchorPEM)
+	switch {
+	case ev.Version > FabricFormatVersion:
+		return nil, fail(CheckFormat, nil, "fabric evidence is of format version %d; this verifier reads versions 1 to %d: use a newer tokentrail",
+			ev.Version, FabricFormatVersion)
+	case ev.Version == 1:
+		return nil, fail(CheckFormat, nil, "fabric evidence states version 1, which is written without a version field")
+	case ev.Version < 0:
+		return nil, fail(CheckFormat, nil, "fabric evidence version %d is not a version", ev.Version)
+	case ev.Version == 0 && len(ev.Consenters) > 0:
+		return nil, fail(CheckFormat, nil, "fabric evidence of format version 1 carries consenters, which only version %d has", FabricFormatVersion)
+	case ev.Version == FabricFormatVersion && len(ev.Consenters) == 0:
+		return nil, fail(CheckFormat, nil, "fabric evidence of format version %d carries no consenters; version 1 is written for blocks without", FabricFormatVersion)
+	}
+	roots, ordering, err := parseFabricAnchor(anchorPEM)
 	if err != nil {
 		return nil, fail(CheckTrustAnchor, err, "cannot use the trust anchor")
 	}
 	anchor := newFabricAnchor(roots)
+	anchor.ordering = ordering
 
 	if len(ev.Data) == 0 || ev.TxIndex < 0 || ev.TxIndex >= len(ev.Data) {
 		return nil, fail(CheckFormat, nil, "transaction index %d is not one of the block's %d data entries", ev.TxIndex, len(ev.Data))
@@ -79,7 +94,7 @@ func verifyFabricWith(r *Receipt, anchorPEM []byte, opts FabricOptions) (*Proof,
 		return nil, fail(CheckHeader, nil, "the header of block %d hashes to %s, the receipt says %s",
 			r.BlockNumber, HexHash(got), ev.BlockHash)
 	}
-	signer, err := verifyOrdererSignatures(anchor, ev.Signatures, header)
+	signer, err := verifyOrdererSignatures(anchor, ev, header)
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +224,16 @@ func fabricTxID(nonce, creator []byte) string {
 }
 
 // verifyOrdererSignatures checks the SIGNATURES metadata entry: every
-// signature must be a valid one by an orderer of an organisation in the
-// anchor over (metadata value || signature header || header), and there must
-// be at least one. It returns the fingerprint of the first signer's key.
-func verifyOrdererSignatures(anchor *fabricAnchor, raw, header []byte) (string, error) {
+// signature must be a valid one by an orderer over (metadata value ||
+// signature header or identifier header || header), each signer once, and
+// there must be at least one. A signature names its signer either by
+// certificate (a signature header; Raft) or by consenter number (an
+// identifier header; BFT), which the receipt's consenters resolve. With an
+// anchor that names its orderer organisations, every signer must be of one of
+// them, and with BFT a quorum of them must have signed. It returns the
+// fingerprint of the first signer's key.
+func verifyOrdererSignatures(anchor *fabricAnchor, ev *Fabric, header []byte) (string, error) {
+	raw := ev.Signatures
 	var md common.Metadata
 	if err := proto.Unmarshal(raw, &md); err != nil {
 		return "", fail(CheckSignature, err, "orderer signatures are malformed")
@@ -229,39 +250,113 @@ func verifyOrdererSignatures(anchor *fabricAnchor, raw, header []byte) (string, 
 	if len(md.Signatures) == 0 {
 		return "", fail(CheckSignature, nil, "the block carries no orderer signature")
 	}
+	consenters := map[uint32]FabricConsenter{}
+	for i, c := range ev.Consenters {
+		if i > 0 && c.ID <= ev.Consenters[i-1].ID {
+			return "", fail(CheckFormat, nil, "consenters are not ordered by ID, each once (consenter %d after %d)", c.ID, ev.Consenters[i-1].ID)
+		}
+		consenters[c.ID] = c
+	}
+	ordering := anchor.ordering
+	orderers := map[string]bool{}
+	for _, id := range ordering.MSPIDs {
+		orderers[id] = true
+	}
 	var signer string
-	signers := map[string]bool{}
+	keys := map[string]bool{}
+	used := map[uint32]bool{}
+	orgs := map[string]bool{}
 	for i, s := range md.Signatures {
 		what := fmt.Sprintf("orderer signature %d", i)
-		if len(s.ProtoReflect().GetUnknown()) != 0 || len(s.IdentifierHeader) != 0 {
-			// IdentifierHeader names a BFT consenter by number, which only
-			// the channel configuration resolves: not supported offline.
-			return "", fail(CheckSignature, nil, "%s: unsupported fields", what)
+		if len(s.ProtoReflect().GetUnknown()) != 0 {
+			return "", fail(CheckSignature, nil, "%s: unknown fields", what)
 		}
-		var shdr common.SignatureHeader
-		if err := proto.Unmarshal(s.SignatureHeader, &shdr); err != nil {
-			return "", fail(CheckSignature, err, "%s: signature header is malformed", what)
+		var creator, signedHeader []byte
+		switch {
+		case len(s.SignatureHeader) > 0 && len(s.IdentifierHeader) == 0:
+			var shdr common.SignatureHeader
+			if err := proto.Unmarshal(s.SignatureHeader, &shdr); err != nil {
+				return "", fail(CheckSignature, err, "%s: signature header is malformed", what)
+			}
+			creator, signedHeader = shdr.Creator, s.SignatureHeader
+		case len(s.IdentifierHeader) > 0 && len(s.SignatureHeader) == 0:
+			if ordering.Consensus != OrderingBFT {
+				return "", fail(CheckSignature, nil,
+					"%s names a BFT consenter by number, and the trust anchor names no BFT orderer organisations (no %q header on their roots)",
+					what, anchorOrdererHeader+": "+OrderingBFT)
+			}
+			var ih common.IdentifierHeader
+			if err := proto.Unmarshal(s.IdentifierHeader, &ih); err != nil {
+				return "", fail(CheckSignature, err, "%s: identifier header is malformed", what)
+			}
+			if used[ih.Identifier] {
+				return "", fail(CheckSignature, nil, "%s: a second signature by consenter %d", what, ih.Identifier)
+			}
+			c, ok := consenters[ih.Identifier]
+			if !ok {
+				return "", fail(CheckSignature, nil, "%s: consenter %d is not in the receipt's consenter mapping", what, ih.Identifier)
+			}
+			used[ih.Identifier] = true
+			sid, err := proto.Marshal(&msp.SerializedIdentity{Mspid: c.MSPID, IdBytes: c.Identity})
+			if err != nil {
+				return "", fail(CheckSignature, err, "%s: consenter %d identity", what, c.ID)
+			}
+			what = fmt.Sprintf("%s (consenter %d)", what, c.ID)
+			creator, signedHeader = sid, s.IdentifierHeader
+		default:
+			return "", fail(CheckSignature, nil, "%s must have exactly one of a signature header and an identifier header", what)
 		}
-		if signers[string(shdr.Creator)] {
-			return "", fail(CheckSignature, nil, "%s: a second signature by the same orderer", what)
-		}
-		signers[string(shdr.Creator)] = true
-		id, err := anchor.identity(shdr.Creator, what, CheckSignature, roleOrderer)
+		id, err := anchor.identity(creator, what, CheckSignature, roleOrderer)
 		if err != nil {
 			return "", err
 		}
-		msg := make([]byte, 0, len(md.Value)+len(s.SignatureHeader)+len(header))
-		msg = append(append(append(msg, md.Value...), s.SignatureHeader...), header...)
+		if len(orderers) > 0 && !orderers[id.msp] {
+			return "", fail(CheckSignature, nil, "%s is by %s, which the trust anchor does not name as an orderer organisation %v", what, id.msp, ordering.MSPIDs)
+		}
+		fp, err := KeyFingerprint(id.key)
+		if err != nil {
+			return "", fail(CheckSignature, err, "%s: key fingerprint", what)
+		}
+		if keys[fp] {
+			return "", fail(CheckSignature, nil, "%s: a second signature by the same orderer", what)
+		}
+		keys[fp] = true
+		msg := make([]byte, 0, len(md.Value)+len(signedHeader)+len(header))
+		msg = append(append(append(msg, md.Value...), signedHeader...), header...)
 		if err := verifyFabricSignature(id.key, msg, s.Signature); err != nil {
 			return "", fail(CheckSignature, err, "%s by %s over block header", what, id.msp)
 		}
+		orgs[id.msp] = true
 		if signer == "" {
-			if signer, err = KeyFingerprint(id.key); err != nil {
-				return "", fail(CheckSignature, err, "%s: key fingerprint", what)
-			}
+			signer = fp
+		}
+	}
+	for _, c := range ev.Consenters {
+		if !used[c.ID] {
+			return "", fail(CheckFormat, nil, "consenter %d signed nothing; the receipt carries only the consenters that signed", c.ID)
+		}
+	}
+	if ordering.Consensus == OrderingBFT {
+		signed := make([]string, 0, len(orgs))
+		for o := range orgs {
+			signed = append(signed, o)
+		}
+		sort.Strings(signed)
+		n := len(ordering.MSPIDs)
+		if q := BFTQuorum(n); len(signed) < q {
+			return "", fail(CheckQuorum, nil, "signed by %d distinct orderer organisation(s) %v; a BFT quorum of the trust anchor's %d orderer organisations is %d",
+				len(signed), signed, n, q)
 		}
 	}
 	return signer, nil
+}
+
+// BFTQuorum is how many of n BFT consenters must sign a block: with f =
+// (n-1)/3 faulty ones tolerated, ceil((n+f+1)/2), as Fabric's SmartBFT
+// block validation policy requires (2f+1 when n = 3f+1).
+func BFTQuorum(n int) int {
+	f := (n - 1) / 3
+	return (n + f + 2) / 2
 }
 
 // verifyEndorsements checks the transaction's endorsements as a committing

@@ -76,6 +76,10 @@ const (
 	CheckHeader Check = "header"
 	// CheckSignature: the block hash carries a valid signature by the trusted key.
 	CheckSignature Check = "signature"
+	// CheckQuorum: the block is signed by enough distinct orderer
+	// organisations (Fabric BFT ordering: a quorum of those the trust
+	// anchor names).
+	CheckQuorum Check = "orderer-quorum"
 	// CheckMerklePath: the transaction record and its audit path lead to the
 	// transaction root in the header.
 	CheckMerklePath Check = "merkle-path"

@@ -45,8 +45,11 @@ func fabricConfig(cfg *auth.Config) (fabricledger.Config, error) {
 // networkFile is the part of network/.dev/network.json (written by
 // scripts/network.sh up) that the development configuration is made from.
 type networkFile struct {
-	Channel       string `json:"channel"`
-	Chaincode     string `json:"chaincode"`
+	Channel   string `json:"channel"`
+	Chaincode string `json:"chaincode"`
+	// OrdererType is the channel's orderer type (etcdraft or BFT); empty in
+	// files written before there was a choice, which were all Raft.
+	OrdererType   string `json:"ordererType"`
 	Organizations map[string]struct {
 		MSPID             string `json:"mspId"`
 		CertPath          string `json:"certPath"`
@@ -171,7 +174,17 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			profile = no.ConnectionProfile
 		}
 	}
-	anchor, err := receipt.FabricTrustAnchor(roots)
+	// The anchor names the orderer organisations and the consensus, so that
+	// a receipt of a BFT-signed block needs a quorum of them.
+	ordering := receipt.FabricOrdering{Consensus: receipt.OrderingRaft, MSPIDs: sortedKeys(ordererOrgs)}
+	switch nf.OrdererType {
+	case ordererBFT:
+		ordering.Consensus = receipt.OrderingBFT
+	case "", ordererRaft:
+	default:
+		return fmt.Errorf("network description %s: orderer type %q, want %s or %s", *network, nf.OrdererType, ordererRaft, ordererBFT)
+	}
+	anchor, err := receipt.FabricTrustAnchorOrdering(roots, ordering)
 	if err != nil {
 		return err
 	}

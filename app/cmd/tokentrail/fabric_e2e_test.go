@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokentrail/tokentrail/app/auth"
+	"github.com/tokentrail/tokentrail/app/receipt"
 )
 
 // TestEndToEndFabric runs the same lifecycle as TestEndToEnd against a real
@@ -64,6 +66,19 @@ func TestEndToEndFabric(t *testing.T) {
 		if !bytes.Contains([]byte(info.TrustAnchor), []byte("MSP-ID: "+msp+"\n")) {
 			t.Errorf("the trust anchor lacks orderer organisation %s:\n%s", msp, info.TrustAnchor)
 		}
+	}
+	// It marks exactly those as the orderers, with the channel's consensus,
+	// so that a BFT-signed block needs a quorum of them.
+	_, ordering, err := receipt.ParseFabricTrustAnchorOrdering([]byte(info.TrustAnchor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConsensus := receipt.OrderingRaft
+	if nf.OrdererType == ordererBFT {
+		wantConsensus = receipt.OrderingBFT
+	}
+	if ordering.Consensus != wantConsensus || strings.Join(ordering.MSPIDs, ",") != strings.Join(sortedKeys(nf.OrdererOrganizations), ",") {
+		t.Errorf("the trust anchor names orderers %+v, want %s %v", ordering, wantConsensus, sortedKeys(nf.OrdererOrganizations))
 	}
 
 	// The network outlives a test run, so IDs are new each time.

@@ -498,7 +498,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			return receipt.ParseFabricBlock(raw)
+			return l.receiptBlock(ctx, raw)
 		})
 		if err == nil {
 			if r, err := block.Receipt(l.cfg.Channel, txID); err == nil {
@@ -516,7 +516,7 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 				lastErr = err
 				continue
 			}
-			b, err := receipt.ParseFabricBlock(block)
+			b, err := l.receiptBlock(ctx, block)
 			if err != nil {
 				return nil, err
 			}
