@@ -31,6 +31,10 @@ type Service struct {
 	log   *slog.Logger
 	chunk int
 
+	// readCache shares the answers receipts need about what a caller may
+	// read; see readableCache.
+	readCache *readableCache
+
 	nsMu sync.Mutex // guards ns
 	// ns is the OpenLineage namespace of the ledger's batches; see Namespace.
 	ns string
@@ -53,7 +57,7 @@ func New(l Ledger, log *slog.Logger, opts ...Option) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{l: l, log: log, chunk: DefaultChunkSize}
+	s := &Service{l: l, log: log, chunk: DefaultChunkSize, readCache: newReadableCache()}
 	for _, o := range opts {
 		o(s)
 	}

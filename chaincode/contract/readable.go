@@ -43,6 +43,40 @@ func readableEvents(t *txn, args []byte) (any, error) {
 		if err := checkID(fmt.Sprintf("eventIds[%d]", i), id); err != nil {
 			return nil, err
 		}
+	}
+	if out.ReadsAll {
+		// Every event is readable: the answer is the list, each once.
+		for _, id := range req.EventIDs {
+			if !seen[id] {
+				seen[id] = true
+				out.Readable = append(out.Readable, id)
+			}
+		}
+		// Events the ledger does not hold are not listed, as below.
+		return t.heldEvents(out)
+	}
+	// Two batched reads instead of two per event: where each event is,
+	// then the batches they are on.
+	refs := make([]string, len(req.EventIDs))
+	for i, id := range req.EventIDs {
+		refs[i] = kEventRef + id
+	}
+	if err := t.prefetch(refs); err != nil {
+		return nil, err
+	}
+	var batchKeys []string
+	for _, id := range req.EventIDs {
+		var loc eventLoc
+		if ok, err := t.getJSON(kEventRef+id, &loc); err != nil {
+			return nil, err
+		} else if ok {
+			batchKeys = append(batchKeys, kBatch+loc.BatchID)
+		}
+	}
+	if err := t.prefetch(batchKeys); err != nil {
+		return nil, err
+	}
+	for _, id := range req.EventIDs {
 		if seen[id] {
 			continue
 		}
@@ -68,5 +102,29 @@ func readableEvents(t *txn, args []byte) (any, error) {
 			out.Readable = append(out.Readable, id)
 		}
 	}
+	return out, nil
+}
+
+// heldEvents keeps in out.Readable only the events the ledger holds, with
+// one batched read of their references.
+func (t *txn) heldEvents(out ReadableEvents) (any, error) {
+	refs := make([]string, len(out.Readable))
+	for i, id := range out.Readable {
+		refs[i] = kEventRef + id
+	}
+	if err := t.prefetch(refs); err != nil {
+		return nil, err
+	}
+	held := out.Readable[:0]
+	for _, id := range out.Readable {
+		v, err := t.get(kEventRef + id)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			held = append(held, id)
+		}
+	}
+	out.Readable = held
 	return out, nil
 }
