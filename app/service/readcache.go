@@ -4,30 +4,27 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
 
-// readableTTL is how long an answer of the contract's ReadableEvents query
-// is reused for receipts. Which events a caller may read changes only by a
-// write (a circulation, a suspension) or a custody's expiry, so an answer
-// at most this old is what a receipt asked for a moment earlier would have
-// got. It spares the ledger one evaluation per write answer on Fabric, where
-// every write of a block carries the same block and so asks the same
-// question (docs/design/0018-commitments.md).
+// readableTTL is how long an answer about what a caller may read is reused
+// for receipts. Which events a caller may read changes only by a write (a
+// circulation, a suspension) or a custody's expiry, so an answer at most
+// this old is what a receipt asked for a moment earlier would have got. It
+// spares the app and the ledger the same work for every write answer of a
+// Fabric block, which all carry that block (docs/design/0018-commitments.md).
 const readableTTL = 2 * time.Second
 
 // readableAskTimeout bounds one shared evaluation.
 const readableAskTimeout = 30 * time.Second
 
 // maxReadableEntries bounds the cache; past it, expired entries go first and
-// then everything.
+// then every finished one.
 const maxReadableEntries = 4096
 
-// readableCache shares ReadableEvents answers between the receipts of one
-// caller that ask about the same set of events (a Fabric block), and
-// remembers for readableTTL which callers read everything. Concurrent asks
-// for the same key wait for one evaluation.
+// readableCache shares, per caller and key, the answers receipts need about
+// what the caller may read, for readableTTL; concurrent asks for the same
+// key wait for one computation, and an error is never kept. It also
+// remembers which callers were found to read every batch.
 type readableCache struct {
 	mu      sync.Mutex
 	entries map[string]*readableEntry
@@ -37,7 +34,7 @@ type readableCache struct {
 type readableEntry struct {
 	done chan struct{}
 	at   time.Time
-	res  *contract.ReadableEvents
+	val  any
 	err  error
 }
 
@@ -45,8 +42,8 @@ func newReadableCache() *readableCache {
 	return &readableCache{entries: map[string]*readableEntry{}, now: time.Now}
 }
 
-// readsAll reports whether caller was answered, within readableTTL, as one
-// who reads every batch.
+// readsAll reports whether caller was found, within readableTTL, to read
+// every batch.
 func (c *readableCache) readsAll(caller string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,9 +51,17 @@ func (c *readableCache) readsAll(caller string) bool {
 	return ok && c.now().Sub(e.at) < readableTTL
 }
 
-// get returns the answer for key, evaluating it with ask when there is no
-// fresh one; an error is never kept.
-func (c *readableCache) get(ctx context.Context, caller, key string, ask func() (*contract.ReadableEvents, error)) (*contract.ReadableEvents, error) {
+// markReadsAll records that caller reads every batch, as of now.
+func (c *readableCache) markReadsAll(caller string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evict()
+	c.entries["all\x00"+caller] = &readableEntry{done: closed, at: c.now()}
+}
+
+// get returns the value for caller and key, computing it with ask when
+// there is no fresh one.
+func (c *readableCache) get(ctx context.Context, caller, key string, ask func() (any, error)) (any, error) {
 	k := caller + "\x00" + key
 	c.mu.Lock()
 	e, ok := c.entries[k]
@@ -64,7 +69,7 @@ func (c *readableCache) get(ctx context.Context, caller, key string, ask func() 
 		select {
 		case <-e.done:
 			ok = false
-		default: // still being evaluated: share it
+		default: // still being computed: share it
 		}
 	}
 	if !ok {
@@ -72,23 +77,20 @@ func (c *readableCache) get(ctx context.Context, caller, key string, ask func() 
 		c.evict()
 		c.entries[k] = e
 		c.mu.Unlock()
-		e.res, e.err = ask()
+		val, err := ask()
 		c.mu.Lock()
-		if e.err != nil {
-			if c.entries[k] == e {
-				delete(c.entries, k)
-			}
-		} else if e.res.ReadsAll {
-			c.entries["all\x00"+caller] = &readableEntry{done: closed, at: e.at, res: e.res}
+		e.val, e.err = val, err
+		if err != nil && c.entries[k] == e {
+			delete(c.entries, k)
 		}
 		close(e.done)
 		c.mu.Unlock()
-		return e.res, e.err
+		return val, err
 	}
 	c.mu.Unlock()
 	select {
 	case <-e.done:
-		return e.res, e.err
+		return e.val, e.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

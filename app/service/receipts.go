@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,10 +36,81 @@ func (s *Service) readable(ctx context.Context, caller string, ids []string) (*c
 // that event alone needs no check. A Fabric receipt the caller may not have
 // is a *contract.Error of kind forbidden.
 func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own *contract.Event) ([]byte, error) {
+	// A caller found to read every batch may have any receipt whole.
+	if s.readCache.readsAll(caller) {
+		return raw, nil
+	}
+	kind, txID, block, err := receiptHead(raw)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	switch kind {
+	case receipt.KindEmbedded:
+		return s.embeddedForCaller(ctx, caller, raw, own)
+	case receipt.KindFabric:
+		// Every write of a block carries the same block: its writers share
+		// one verdict, and the block is decoded once for them.
+		v, err := s.readCache.get(ctx, caller, fmt.Sprintf("fabric-block/%d", block), func() (any, error) {
+			// Shared: no one request's cancellation may fail the others.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readableAskTimeout)
+			defer cancel()
+			return s.fabricVerdict(actx, caller, raw)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if why, _ := v.(string); why != "" {
+			return nil, &contract.Error{Kind: contract.KindForbidden, Detail: fmt.Sprintf(
+				"%s may not have the receipt of transaction %s: a Fabric receipt carries its whole block (block %d), and %s. "+
+					"The regulator, an auditor or an exchange, who read every batch, can obtain it; a member that runs its own peer reads the block there",
+				caller, txID, block, why)}
+		}
+		return raw, nil
+	default:
+		return nil, fmt.Errorf("receipt of unknown kind %q", kind)
+	}
+}
+
+// receiptHead reads a receipt's kind, transaction ID and block number,
+// which its canonical form puts first, without decoding the rest.
+func receiptHead(raw []byte) (kind, txID string, block uint64, err error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", "", 0, fmt.Errorf("not a JSON object")
+	}
+	var haveKind, haveTx, haveBlock bool
+	for dec.More() && !(haveKind && haveTx && haveBlock) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", "", 0, err
+		}
+		switch tok {
+		case "kind":
+			err, haveKind = dec.Decode(&kind), true
+		case "txId":
+			err, haveTx = dec.Decode(&txID), true
+		case "blockNumber":
+			err, haveBlock = dec.Decode(&block), true
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return "", "", 0, err
+		}
+	}
+	if !haveKind {
+		return "", "", 0, fmt.Errorf("no kind")
+	}
+	return kind, txID, block, nil
+}
+
+// embeddedForCaller withholds the events of an embedded receipt that caller
+// may not read.
+func (s *Service) embeddedForCaller(ctx context.Context, caller string, raw []byte, own *contract.Event) ([]byte, error) {
 	// Most write answers hold the receipt of their own single event: read
 	// just enough of it to tell.
 	var head struct {
-		Kind   string `json:"kind"`
 		Events []struct {
 			EventID string `json:"eventId"`
 		} `json:"events"`
@@ -46,73 +118,62 @@ func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own 
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return nil, fmt.Errorf("receipt: %w", err)
 	}
-	if head.Kind == receipt.KindEmbedded && (len(head.Events) == 0 || (own != nil && len(head.Events) == 1 && head.Events[0].EventID == own.EventID)) {
+	if len(head.Events) == 0 || (own != nil && len(head.Events) == 1 && head.Events[0].EventID == own.EventID) {
 		return raw, nil
 	}
 	var r receipt.Receipt
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("receipt: %w", err)
 	}
-	switch r.Kind {
-	case receipt.KindEmbedded:
-		ids, err := r.EventIDs()
-		if err != nil {
-			return nil, err
-		}
-		rd, err := s.readable(ctx, caller, ids)
-		if err != nil {
-			return nil, err
-		}
-		if rd.ReadsAll || len(rd.Readable) == len(ids) {
-			return raw, nil
-		}
-		keep := make(map[string]bool, len(rd.Readable))
-		for _, id := range rd.Readable {
-			keep[id] = true
-		}
-		w, err := r.Withhold(func(id string) bool { return keep[id] })
-		if err != nil {
-			return nil, err
-		}
-		return w.Marshal()
-	case receipt.KindFabric:
-		// A caller who reads every batch may have any block.
-		if s.readCache.readsAll(caller) {
-			return raw, nil
-		}
-		entries, err := receipt.FabricDisclosure(&r)
-		if err != nil {
-			return nil, err
-		}
-		var ids []string
-		for _, e := range entries {
-			ids = append(ids, e.EventIDs...)
-		}
-		// Every write of a block carries the same block: its writers share
-		// one answer.
-		rd, err := s.readCache.get(ctx, caller, fmt.Sprintf("fabric-block/%d", r.BlockNumber), func() (*contract.ReadableEvents, error) {
-			// Shared by every writer of the block: no one request's
-			// cancellation may fail the others.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readableAskTimeout)
-			defer cancel()
-			return s.readable(actx, caller, ids)
-		})
-		if err != nil {
-			return nil, err
-		}
-		if rd.ReadsAll {
-			return raw, nil
-		}
-		if why := fabricWithheld(entries, rd.Readable, r.Fabric.Chaincode); why != "" {
-			return nil, &contract.Error{Kind: contract.KindForbidden, Detail: fmt.Sprintf(
-				"%s may not have the receipt of transaction %s: a Fabric receipt carries its whole block (block %d), and %s. "+
-					"The regulator, an auditor or an exchange, who read every batch, can obtain it; a member that runs its own peer reads the block there",
-				caller, r.TxID, r.BlockNumber, why)}
-		}
-		return raw, nil
-	default:
-		return nil, fmt.Errorf("receipt of unknown kind %q", r.Kind)
+	ids, err := r.EventIDs()
+	if err != nil {
+		return nil, err
 	}
+	rd, err := s.readable(ctx, caller, ids)
+	if err != nil {
+		return nil, err
+	}
+	if rd.ReadsAll {
+		s.readCache.markReadsAll(caller)
+	}
+	if rd.ReadsAll || len(rd.Readable) == len(ids) {
+		return raw, nil
+	}
+	keep := make(map[string]bool, len(rd.Readable))
+	for _, id := range rd.Readable {
+		keep[id] = true
+	}
+	w, err := r.Withhold(func(id string) bool { return keep[id] })
+	if err != nil {
+		return nil, err
+	}
+	return w.Marshal()
+}
+
+// fabricVerdict decides whether caller may have the Fabric receipt raw (and
+// so any receipt of its block): "" when it may, why not when not.
+func (s *Service) fabricVerdict(ctx context.Context, caller string, raw []byte) (any, error) {
+	var r receipt.Receipt
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	entries, err := receipt.FabricDisclosure(&r)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.EventIDs...)
+	}
+	rd, err := s.readable(ctx, caller, ids)
+	if err != nil {
+		return nil, err
+	}
+	if rd.ReadsAll {
+		s.readCache.markReadsAll(caller)
+		return "", nil
+	}
+	return fabricWithheld(entries, rd.Readable, r.Fabric.Chaincode), nil
 }
 
 // participantFns are the writes whose requests and results concern only
