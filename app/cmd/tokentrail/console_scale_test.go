@@ -451,8 +451,9 @@ func scaleChecks(t *testing.T, b *uiBrowser, s *server, v viewport, downloads st
 	}
 
 	// Compliance: failures first and open, then passes, then rules that
-	// did not apply, folded. (Whether this report fails depends on how the
-	// report judges taint and suspension; the order is checked either way.)
+	// did not apply, folded. The batch descends from one retired for
+	// consent-withdrawn, so its report fails TT-R14 (the report judges its
+	// standing now).
 	b.goTo("#/compliance/" + scaleTainted)
 	results := eval[[]string](b, `[...document.querySelectorAll('#compliance-results details.rule')].map(d => d.dataset.result + (d.open ? ':open' : ':closed'))`)
 	rank := map[string]int{"fail": 0, "pass": 1, "not-applicable": 2}
@@ -476,6 +477,9 @@ func scaleChecks(t *testing.T, b *uiBrowser, s *server, v viewport, downloads st
 		t.Errorf("the report shows %d rules", len(results))
 	}
 	t.Logf("the report of %s: %d failing rule(s) of %d", scaleTainted, fails, len(results))
+	if first := eval[string](b, `(document.querySelector('#compliance-results details.rule') || {dataset: {}}).dataset.rule || ''`); fails == 0 || first != "TT-R14" {
+		t.Errorf("the report of a tainted batch shows %d failures, first %q; want TT-R14 failing, first", fails, first)
+	}
 	b.do("open a passing rule", chromedp.Click(chromedp.CSS(`#compliance-results details.result-pass summary`)))
 	if !eval[bool](b, `document.querySelector('#compliance-results details.result-pass').open`) {
 		t.Error("a rule does not open when its summary is clicked")
@@ -491,6 +495,15 @@ func scaleChecks(t *testing.T, b *uiBrowser, s *server, v viewport, downloads st
 		d, err := os.ReadFile(cfile)
 		return err == nil && strings.Contains(string(d), `"results"`)
 	})
+
+	// The printable page: printing opens every rule, evidence included.
+	_ = eval[bool](b, `window.dispatchEvent(new Event('beforeprint'))`)
+	if closed := eval[int](b, `[...document.querySelectorAll('#compliance-results details.rule')].filter(d => !d.open).length`); closed != 0 {
+		t.Errorf("printing leaves %d rules folded", closed)
+	}
+	if !eval[bool](b, `[...document.styleSheets].some(s => { try { return [...s.cssRules].some(r => r.media && [...r.media].includes('print')); } catch (e) { return false; } })`) {
+		t.Error("the console has no print style sheet")
+	}
 
 	// Prices: one chart per currency, spanning the data's days.
 	b.goTo("#/prices")
