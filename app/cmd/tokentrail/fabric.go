@@ -154,13 +154,8 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	var profile string
 	devOrgs := auth.DevConsortium()
-	type identity struct {
-		MSPID       string `yaml:"mspId"`
-		Certificate string `yaml:"certificate"`
-		PrivateKey  string `yaml:"privateKey"`
-		GatewayPeer string `yaml:"gatewayPeer"`
-	}
-	var ids []identity
+	var ids []devIdentity
+	profiles := map[string]string{}
 	for _, o := range devOrgs {
 		no, ok := nf.Organizations[o.MSPID]
 		if !ok {
@@ -169,7 +164,8 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		if err := addRoots(o.MSPID, no.MSPDir); err != nil {
 			return err
 		}
-		ids = append(ids, identity{MSPID: o.MSPID, Certificate: no.CertPath, PrivateKey: no.KeyPath, GatewayPeer: no.GatewayPeer})
+		ids = append(ids, devIdentity{MSPID: o.MSPID, Certificate: no.CertPath, PrivateKey: no.KeyPath, GatewayPeer: no.GatewayPeer})
+		profiles[o.MSPID] = no.ConnectionProfile
 		if o.MSPID == "RegulatorMSP" {
 			profile = no.ConnectionProfile
 		}
@@ -195,26 +191,15 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 
 	// One new key per organisation: its hash goes into the configuration,
 	// the key itself into dev-credentials.json (0600).
-	type apiKey struct {
-		Label  string `yaml:"label"`
-		SHA256 string `yaml:"sha256"`
-	}
-	type org struct {
-		MSPID   string   `yaml:"mspId"`
-		Name    string   `yaml:"name"`
-		Roles   []string `yaml:"roles"`
-		Region  string   `yaml:"region"`
-		APIKeys []apiKey `yaml:"apiKeys"`
-	}
-	var orgs []org
+	var orgs []devOrg
 	var creds auth.DevCredentials
 	for _, o := range devOrgs {
 		key, err := auth.NewKey()
 		if err != nil {
 			return err
 		}
-		orgs = append(orgs, org{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region,
-			APIKeys: []apiKey{{Label: "development network", SHA256: auth.HashKey(key)}}})
+		orgs = append(orgs, devOrg{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region,
+			APIKeys: []devAPIKey{{Label: "development network", SHA256: auth.HashKey(key)}}})
 		creds.Organizations = append(creds.Organizations, auth.DevCredential{MSPID: o.MSPID, Roles: o.Roles, APIKey: key})
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].MSPID < ids[j].MSPID })
@@ -225,7 +210,7 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			"chaincode":                nf.Chaincode,
 			"connectionProfile":        profile,
 			"identities":               ids,
-			"privateDataOrganizations": []string{"ExchangeMSP", "RegulatorMSP"},
+			"privateDataOrganizations": privateDataOrgs,
 			"trustAnchor":              anchorPath,
 			"commitTimeout":            "15s",
 			"submitDeadline":           "2m",
@@ -243,6 +228,11 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", cfgPath, anchorPath, credsPath)
+	orgsDir := filepath.Join(outDir, "orgs")
+	if err := writeOrgConfigs(orgsDir, devOrgs, ids, profiles, nf.Channel, nf.Chaincode, anchor); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote one configuration per organisation under %s\n", orgsDir)
 	if !*register {
 		return nil
 	}
@@ -284,4 +274,115 @@ func registerFromConfig(cfgPath string, stdout, stderr io.Writer, getenv func(st
 	}
 	fmt.Fprintln(stdout, "registered the development consortium on the network")
 	return nil
+}
+
+// devIdentity is one organisation's signing identity in a configuration.
+type devIdentity struct {
+	MSPID       string `yaml:"mspId"`
+	Certificate string `yaml:"certificate"`
+	PrivateKey  string `yaml:"privateKey"`
+	GatewayPeer string `yaml:"gatewayPeer"`
+}
+
+type devAPIKey struct {
+	Label  string `yaml:"label"`
+	SHA256 string `yaml:"sha256"`
+}
+
+type devOrg struct {
+	MSPID   string      `yaml:"mspId"`
+	Name    string      `yaml:"name"`
+	Roles   []string    `yaml:"roles"`
+	Region  string      `yaml:"region"`
+	APIKeys []devAPIKey `yaml:"apiKeys"`
+}
+
+// privateDataOrgs hold the trade-terms collection on the development network.
+var privateDataOrgs = []string{"ExchangeMSP", "RegulatorMSP"}
+
+// writeOrgConfigs writes, for each organisation, the configuration of a
+// tokentrail node that organisation runs itself: dir/<MSP ID>/tokentrail.yaml
+// with only its own signing identity, only its own API key (a new one, whose
+// key is in the directory's dev-credentials.json), its own connection profile
+// and a copy of the channel's trust anchor. The other organisations appear
+// by name, roles and region only, so that the node can tell who they are;
+// it holds no key of theirs, so it can neither authenticate a request as
+// one of them nor sign a transaction as one of them.
+func writeOrgConfigs(dir string, orgs []auth.Organization, ids []devIdentity, profiles map[string]string, channel, chaincode string, anchor []byte) error {
+	idOf := map[string]devIdentity{}
+	for _, id := range ids {
+		idOf[id.MSPID] = id
+	}
+	for _, me := range orgs {
+		id, ok := idOf[me.MSPID]
+		if !ok || profiles[me.MSPID] == "" {
+			return fmt.Errorf("organisation %s has no signing identity or connection profile in the network description", me.MSPID)
+		}
+		odir := filepath.Join(dir, me.MSPID)
+		if err := os.MkdirAll(odir, 0o700); err != nil {
+			return err
+		}
+		key, err := auth.NewKey()
+		if err != nil {
+			return err
+		}
+		var members []devOrg
+		for _, o := range orgs {
+			m := devOrg{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region, APIKeys: []devAPIKey{}}
+			if o.MSPID == me.MSPID {
+				m.APIKeys = []devAPIKey{{Label: "own node, development network", SHA256: auth.HashKey(key)}}
+			}
+			members = append(members, m)
+		}
+		anchorPath := filepath.Join(odir, "trust-anchor.pem")
+		if err := writeFileAtomic(anchorPath, anchor, 0o644); err != nil {
+			return err
+		}
+		doc := map[string]any{
+			"organizations": members,
+			"fabric": map[string]any{
+				"channel":                  channel,
+				"chaincode":                chaincode,
+				"connectionProfile":        profiles[me.MSPID],
+				"identities":               []devIdentity{id},
+				"privateDataOrganizations": privateDataOrgs,
+				"trustAnchor":              anchorPath,
+				"commitTimeout":            "15s",
+				"submitDeadline":           "2m",
+			},
+		}
+		y, err := yaml.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		header := fmt.Sprintf("# tokentrail configuration of %s's own node on the development Fabric\n"+
+			"# network; written by `tokentrail fabric dev-config`. It holds only %s's\n"+
+			"# signing identity and API key (its hash; the key is in dev-credentials.json).\n", me.MSPID, me.MSPID)
+		if err := writeFileAtomic(filepath.Join(odir, "tokentrail.yaml"), append([]byte(header), y...), 0o600); err != nil {
+			return err
+		}
+		creds := auth.DevCredentials{Organizations: []auth.DevCredential{{MSPID: me.MSPID, Roles: me.Roles, APIKey: key}}}
+		if err := auth.WriteDevCredentials(filepath.Join(odir, auth.DevCredentialsFile), creds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registersConsortium reports whether a node with this configuration
+// registers the configured organisations on start: only one that can sign
+// as the regulator can. An organisation's own node leaves it to the
+// regulator's.
+func registersConsortium(cfg *auth.Config) bool {
+	fc, err := fabricConfig(cfg)
+	if err != nil {
+		return true // the error is reported where the ledger is opened
+	}
+	reg := cfg.Regulator().MSPID
+	for _, id := range fc.Identities {
+		if id.MSPID == reg {
+			return true
+		}
+	}
+	return false
 }

@@ -218,7 +218,11 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) error {
 	defer stop()
 
 	store := auth.NewStore(filepath.Join(c.data, auth.KeysFile))
-	if cfg != nil {
+	if cfg != nil && c.ledgerKind == ledger.KindFabric && !registersConsortium(cfg) {
+		// An organisation's own node cannot sign as the regulator; the
+		// regulator's node registers the consortium.
+		logger.Info("this node has no signing identity of the regulator; registering the organisations is left to the regulator's node")
+	} else if cfg != nil {
 		err = registerConfigured(ctx, l, cfg, logger)
 	} else {
 		err = ensureDevConsortium(ctx, l, store, c.data, logger)
