@@ -108,8 +108,10 @@ async function taintOf(b, ctx) {
       'Derived from a batch retired for withdrawn consent or erasure: it may not be circulated or traded. ',
       tainting.length ? h('ul', { class: 'plain', id: 'taint-sources' }, tainting.map((x) => h('li', {},
         h('a', { href: link.batch(x.id) }, h('code', {}, x.id)), x.name ? ` (${x.name})` : '', ' retired for ', h('strong', { class: 'reason' }, x.reason)))) : null,
+      // The report's evidence can run to hundreds of transactions: the
+      // banner gives their number and links to the report that lists them.
       r14 && r14.result === 'fail' ? h('div', {}, 'Compliance report: ', r14.detail || '', ' ',
-        (r14.evidence || []).map((tx) => h('code', { class: 'wrap muted' }, ' ', tx)), ' ',
+        (r14.evidence || []).length ? h('span', { class: 'muted', id: 'taint-evidence-count' }, `(${fmt.plural(r14.evidence.length, 'transaction')} of evidence) `) : null,
         h('a', { href: link.compliance(b.id) }, 'see the report')) : null,
       r14 && r14.result !== 'fail' ? h('div', { class: 'muted' }, `The compliance report says TT-R14 ${r14.result}; its lineage shows the tainted ancestor.`) : null);
   }
