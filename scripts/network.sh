@@ -65,7 +65,9 @@ ensure_tool() {
 network_files() {
   [[ -x "$TT" ]] || ensure_tool
   "$TT" fabric network-files "$1" --dev "$DEV" --base-port "$BASE_PORT" --orderer-type "$ORDERER_TYPE_SET" \
-    --channel "$CHANNEL" --chaincode "${CHAINCODE_NAME:-tokentrail}" >/dev/null || die "tokentrail fabric network-files $1 failed"
+    --channel "$CHANNEL" --chaincode "${CHAINCODE_NAME:-tokentrail}" \
+    ${FABRIC_BATCH_TIMEOUT:+--batch-timeout "$FABRIC_BATCH_TIMEOUT"} \
+    ${FABRIC_MAX_MESSAGE_COUNT:+--max-message-count "$FABRIC_MAX_MESSAGE_COUNT"} >/dev/null || die "tokentrail fabric network-files $1 failed"
 }
 
 ensure_crypto() {

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -60,6 +61,31 @@ type netLayout struct {
 	Chaincode   string
 	BasePort    int
 	OrdererType string // ordererRaft or ordererBFT
+	// BatchTimeout and MaxMessageCount cut blocks on Raft (zero: the
+	// defaults, defaultBatchTimeout and defaultMaxMessageCount).
+	BatchTimeout    time.Duration
+	MaxMessageCount int
+}
+
+// The block-cutting defaults, chosen by measurement (docs/benchmarks.md,
+// "Block cutting on Raft").
+const (
+	defaultBatchTimeout    = 100 * time.Millisecond
+	defaultMaxMessageCount = 100
+)
+
+func (l netLayout) batchTimeout() time.Duration {
+	if l.BatchTimeout > 0 {
+		return l.BatchTimeout
+	}
+	return defaultBatchTimeout
+}
+
+func (l netLayout) maxMessageCount() int {
+	if l.MaxMessageCount > 0 {
+		return l.MaxMessageCount
+	}
+	return defaultMaxMessageCount
 }
 
 // netOrderer is one ordering node.
@@ -344,8 +370,8 @@ func (l netLayout) configtx() configtx {
 		OrdererType: l.OrdererType,
 		// A lone transaction waits at most BatchTimeout before it is cut
 		// into a block; under load blocks are cut by MaxMessageCount first.
-		BatchTimeout: "100ms",
-		BatchSize:    batchSize{MaxMessageCount: 100, AbsoluteMaxBytes: "10 MB", PreferredMaxBytes: "2 MB"},
+		BatchTimeout: l.batchTimeout().String(),
+		BatchSize:    batchSize{MaxMessageCount: l.maxMessageCount(), AbsoluteMaxBytes: "10 MB", PreferredMaxBytes: "2 MB"},
 		Policies: policies{
 			Readers: meta("ANY Readers"), Writers: meta("ANY Writers"), Admins: meta("MAJORITY Admins"),
 			// With BFT, configtxgen replaces this by a policy that asks for
@@ -796,11 +822,19 @@ func networkFilesCmd(args []string, stdout, stderr io.Writer) error {
 	otype := fs.String("orderer-type", "raft", "raft or bft")
 	channel := fs.String("channel", "tokentrail", "the channel")
 	chaincode := fs.String("chaincode", "tokentrail", "the chaincode the app uses")
+	batchTimeout := fs.Duration("batch-timeout", defaultBatchTimeout, "Raft: the longest a transaction waits to be cut into a block (1ms to 10s)")
+	maxMessages := fs.Int("max-message-count", defaultMaxMessageCount, "Raft: the most transactions in a block (1 to 10000)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("fabric network-files: unexpected argument %q", fs.Arg(0))
+	}
+	if *batchTimeout < time.Millisecond || *batchTimeout > 10*time.Second {
+		return usagef("--batch-timeout: %s is outside 1ms to 10s", *batchTimeout)
+	}
+	if *maxMessages < 1 || *maxMessages > 10000 {
+		return usagef("--max-message-count: %d is outside 1 to 10000", *maxMessages)
 	}
 	t, err := parseOrdererType(*otype)
 	if err != nil {
@@ -810,7 +844,8 @@ func networkFilesCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l := netLayout{Dev: abs, Channel: *channel, Chaincode: *chaincode, BasePort: *base, OrdererType: t}
+	l := netLayout{Dev: abs, Channel: *channel, Chaincode: *chaincode, BasePort: *base, OrdererType: t,
+		BatchTimeout: *batchTimeout, MaxMessageCount: *maxMessages}
 	if err := l.check(); err != nil {
 		return usagef("fabric network-files: %v", err)
 	}

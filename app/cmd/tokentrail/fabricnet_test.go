@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -126,6 +127,13 @@ func TestConfigtxRaft(t *testing.T) {
 	if got := c.Application.Policies.LifecycleEndorsement.Rule; got != "AND('RegulatorMSP.peer', OutOf(2, 'ProviderMSP.peer', 'ExchangeMSP.peer', 'AuditorMSP.peer'))" {
 		t.Errorf("lifecycle endorsement %q", got)
 	}
+	if o.BatchTimeout != "100ms" || o.BatchSize.MaxMessageCount != 100 {
+		t.Errorf("default block cutting: %s, %d", o.BatchTimeout, o.BatchSize.MaxMessageCount)
+	}
+	l.BatchTimeout, l.MaxMessageCount = 250*time.Millisecond, 500
+	if o := l.configtx().Profiles["TokentrailChannel"].Orderer; o.BatchTimeout != "250ms" || o.BatchSize.MaxMessageCount != 500 {
+		t.Errorf("block cutting as given: %s, %d", o.BatchTimeout, o.BatchSize.MaxMessageCount)
+	}
 }
 
 // TestNetworkFilesEscape: a network directory whose path has quotes, a
@@ -221,6 +229,9 @@ func TestNetworkFilesCommand(t *testing.T) {
 		"chaincode":    {"network-files", "app", "--dev", dev, "--chaincode", "../x"},
 		"stage":        {"network-files", "genesis", "--dev", dev},
 		"extra":        {"network-files", "app", "--dev", dev, "more"},
+		"timeout zero": {"network-files", "configtx", "--dev", dev, "--batch-timeout", "0s"},
+		"timeout long": {"network-files", "configtx", "--dev", dev, "--batch-timeout", "1m"},
+		"count":        {"network-files", "configtx", "--dev", dev, "--max-message-count", "0"},
 	}
 	for name, args := range bad {
 		err := fabricCmd(args, &out, &errb, os.Getenv)
