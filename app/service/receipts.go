@@ -188,7 +188,8 @@ var participantFns = map[string]bool{
 // disclose nothing else pass: a tokentrail write whose every event the
 // caller may read, that names no batch without an event (a bulk trade
 // every trade of which was recorded; not a replay, which records no event),
-// or a participant write.
+// or a participant write. The reason names no other transaction, event or
+// count: the caller may not read them, so the refusal must not tell them.
 func fabricWithheld(entries []receipt.DisclosedTx, readable []string, chaincode string) string {
 	ok := make(map[string]bool, len(readable))
 	for _, id := range readable {
@@ -197,17 +198,17 @@ func fabricWithheld(entries []receipt.DisclosedTx, readable []string, chaincode 
 	for _, e := range entries {
 		switch {
 		case !e.Readable || e.Chaincode != chaincode:
-			return fmt.Sprintf("its entry %d is not a transaction of this chaincode", e.Index)
+			return "it holds a transaction that is not of this chaincode"
 		case participantFns[e.Function]:
 			continue
 		case len(e.EventIDs) == 0:
-			return fmt.Sprintf("its transaction %s recorded no event, so what its request names cannot be checked", e.TxID)
+			return "it holds a transaction that recorded no event, so what its request names cannot be checked"
 		case e.Function == contract.FnTradeBulk && e.Trades != len(e.EventIDs):
-			return fmt.Sprintf("its transaction %s submitted %d trades but recorded %d, and the others name batches that cannot be checked", e.TxID, e.Trades, len(e.EventIDs))
+			return "it holds a bulk trade some of whose trades were not recorded, and they name batches that cannot be checked"
 		}
 		for _, id := range e.EventIDs {
 			if !ok[id] {
-				return fmt.Sprintf("its transaction %s holds event %s, of a batch the caller may not read", e.TxID, id)
+				return "it holds an event of a batch the caller may not read"
 			}
 		}
 	}
