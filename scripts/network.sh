@@ -907,7 +907,11 @@ main() {
     up)
       case "${1:-}" in
         "") ;;
-        --hosts) WANT_HOSTS=1 ;;
+        --hosts)
+          WANT_HOSTS=1
+          [[ "$(id -u)" == 0 ]] || die "up --hosts makes network namespaces (ip netns), which needs root: run it as root"
+          command -v ip >/dev/null || die "up --hosts needs ip (iproute2)"
+          ;;
         *) die "usage: scripts/network.sh up [--hosts]" ;;
       esac
       network_up
