@@ -550,8 +550,8 @@ hosts_up() {
     else
       [[ ! -e "/etc/netns/$ns" ]] || made_has "netns $ns" ||
         die "/etc/netns/$ns exists but this network did not make it (set HOSTS_PREFIX)"
-      made_add "netns $ns"
       ip netns add "$ns" || die "ip netns add $ns failed"
+      made_add "netns $ns"
     fi
     mkdir -p "/etc/netns/$ns"
     cp "$DEV/hosts/etc/$ns/hosts" "/etc/netns/$ns/hosts"

@@ -361,3 +361,76 @@ func TestConsortiumCertificatesNameHosts(t *testing.T) {
 	}
 	t.Logf("%d nodes present certificates naming themselves, their hosts and their hosts' addresses", checked)
 }
+
+// agToxiproxy sends one request to the Toxiproxy API.
+func agToxiproxy(t *testing.T, c *Consortium, method, path string, body any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, strings.TrimSuffix(c.Hub.ToxiproxyAPI, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := agClient.Do(req)
+	if err != nil {
+		t.Fatalf("Toxiproxy API: %v", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// TestConsortiumNamesGoThroughProxies: a node's name leads to its proxy on
+// the hub: with the exchange's peer's proxy disabled, the peer cannot be
+// reached by its name, while its host still reaches it directly; enabled
+// again, it can.
+func TestConsortiumNamesGoThroughProxies(t *testing.T) {
+	c := agConsortium(t)
+	h, ok := c.Host("ExchangeMSP")
+	if !ok || h.Peer == "" {
+		t.Fatal("no exchange host with a peer")
+	}
+	var px Proxy
+	for _, p := range c.Proxies {
+		if p.Name == h.Peer {
+			px = p
+		}
+	}
+	if px.Name == "" {
+		t.Fatalf("no proxy for %s", h.Peer)
+	}
+	_, port, _ := net.SplitHostPort(px.Upstream)
+	dial := func(addr string) error {
+		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// Toxiproxy accepts nothing on a disabled proxy's port; an
+		// enabled one relays the peer's TLS handshake.
+		return tls.Client(conn, &tls.Config{ServerName: h.Peer, InsecureSkipVerify: true}).HandshakeContext(context.Background()) // reachability only: certificates are TestConsortiumCertificatesNameHosts's
+	}
+	byName := net.JoinHostPort(h.Peer, port)
+	if err := dial(byName); err != nil {
+		t.Fatalf("%s by its name: %v", h.Peer, err)
+	}
+	t.Cleanup(func() { agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": true}) })
+	if code, b := agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": false}); code != 200 {
+		t.Fatalf("disabling proxy %s: %d %s", px.Name, code, b)
+	}
+	if err := dial(byName); err == nil {
+		t.Errorf("%s reached by its name with its proxy disabled: the name does not lead through the hub", h.Peer)
+	}
+	if err := dial(px.Upstream); err != nil {
+		t.Errorf("%s directly at %s with its proxy disabled: %v", h.Peer, px.Upstream, err)
+	}
+	if code, b := agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": true}); code != 200 {
+		t.Fatalf("enabling proxy %s: %d %s", px.Name, code, b)
+	}
+	if err := dial(byName); err != nil {
+		t.Errorf("%s by its name with its proxy enabled again: %v", h.Peer, err)
+	}
+}
