@@ -186,6 +186,14 @@ start_peer() {
   local -a prof=()
   [[ "${FABRIC_PROFILE:-0}" == 1 ]] &&
     prof=(CORE_PEER_PROFILE_ENABLED=true CORE_PEER_PROFILE_LISTENADDRESS="127.0.0.1:$(peer_pprof_port "$org")")
+  # On hosts a partition drops packets silently: nothing fails, it only
+  # hangs. A peer pulling blocks from an orderer cut off that way moves to
+  # another (BFT) once the others' block headers have run ahead of it this
+  # long; a gateway whose endorser on a cut-off host does not answer asks
+  # another after this long. Fabric's defaults, 30 s each, are a whole API
+  # request's time limit.
+  [[ $HOSTS_MODE == 1 ]] && prof+=(CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY=10s
+    CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=10s)
   start_process "$name" "$BIN/peer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
