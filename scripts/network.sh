@@ -8,6 +8,8 @@
 #
 #   scripts/network.sh up              start (or resume) everything, deploy the chaincode
 #   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
+#   scripts/network.sh deploy-tampered ORG  test fixture: chaincode tokentrail-tamper, whose server
+#                                      on ORG's peer alters batch writes (the others run the real one)
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
 #   scripts/network.sh status          nodes, PIDs, liveness, memory, consensus leader
 #   scripts/network.sh down            stop the processes 'up' started; keep the ledgers
@@ -428,6 +430,78 @@ deploy() {
   say "committed chaincode $name sequence $seq (policy: $policy${coll:+, collections: ${coll#"$NET_ROOT"/}})"
 }
 
+# deploy_tampered ORG: the consortium trust test's fixture. Chaincode
+# tokentrail-tamper, with tokentrail's endorsement policy and collections,
+# where ORG's peer runs a tampered server (chaincode/fabric/testdata/tampered-cc:
+# the real contract with batch token counts inflated) and the other peer
+# organisations the real one. With chaincode as a service each organisation
+# installs its own package (a connection.json naming its server), so the
+# package IDs differ per organisation while the definition all of them
+# approve (name, sequence, policy, collections) is one. Only the script runs
+# this; the product never deploys the fixture.
+deploy_tampered() {
+  local bad="$1" name=tokentrail-tamper forged=tokentrail-tamper-forged
+  peer_org_index "$bad" >/dev/null || die "deploy-tampered: '$bad' runs no peer (one of: ${PEER_ORGS[*]})"
+  local honest_cmd=./chaincode/cmd/tokentrail-cc forged_cmd=./chaincode/fabric/testdata/tampered-cc
+  local dir="$CCDIR/$name" fdir="$CCDIR/$forged" port fport
+  mkdir -p "$dir" "$fdir"
+  port="$(cc_slot_port "$name")"
+  echo "$port" >"$dir/port"
+  echo "$honest_cmd" >"$dir/cmd"
+  fport="$(cc_slot_port "$forged")"
+  echo "$fport" >"$fdir/port"
+  echo "$forged_cmd" >"$fdir/cmd"
+  build_package "$name" "$port"
+  build_package "$forged" "$fport"
+  local pkgid fpkgid
+  pkgid="$(peer_cli regulator admin lifecycle chaincode calculatepackageid "$dir/$name.tar.gz")"
+  fpkgid="$(peer_cli regulator admin lifecycle chaincode calculatepackageid "$fdir/$forged.tar.gz")"
+
+  local org pkg id
+  local -A pkg_of=()
+  for org in "${PEER_ORGS[@]}"; do
+    if [[ "$org" == "$bad" ]]; then pkg="$fdir/$forged.tar.gz" id="$fpkgid"; else pkg="$dir/$name.tar.gz" id="$pkgid"; fi
+    pkg_of[$org]="$id"
+    if peer_cli "$org" admin lifecycle chaincode queryinstalled --output json 2>/dev/null | grep -qF "\"$id\""; then
+      continue
+    fi
+    retry 3 2 peer_cli "$org" admin lifecycle chaincode install "$pkg" >/dev/null ||
+      die "install of $id on $(peer_name "$org") failed"
+    say "installed $id on $(peer_name "$org")"
+  done
+  start_chaincode "$name" "$honest_cmd" "$pkgid" "$port"
+  start_chaincode "$forged" "$forged_cmd" "$fpkgid" "$fport"
+
+  local policy="$DEFAULT_CC_POLICY" coll="$NET_DIR/collections.json"
+  local -a def=(--channelID "$CHANNEL" --name "$name" --signature-policy "$policy" --collections-config "$coll")
+  local defsum committed seq=0
+  defsum="$({ echo "$pkgid $fpkgid $bad"; echo "$policy"; cat "$coll"; } | sha256sum | cut -c1-16)"
+  if committed="$(peer_cli regulator admin lifecycle chaincode querycommitted -C "$CHANNEL" -n "$name" --output json 2>/dev/null)"; then
+    seq="$(json_field sequence <<<"$committed")"
+    if [[ -f "$dir/definition" && "$(cat "$dir/definition")" == "$seq $defsum" ]]; then
+      say "chaincode $name already committed (sequence $seq; $(msp_id "$bad") runs the tampered server)"
+      return 0
+    fi
+  fi
+  seq=$((seq + 1))
+  def+=(--version "$seq" --sequence "$seq")
+  orderer_flags
+  for org in "${PEER_ORGS[@]}"; do
+    retry 10 2 peer_cli "$org" admin lifecycle chaincode approveformyorg "${ORDERER_FLAGS[@]}" \
+      "${def[@]}" --package-id "${pkg_of[$org]}" >/dev/null || die "approval of $name by $(msp_id "$org") failed"
+    say "$(msp_id "$org") approved $name sequence $seq with package ${pkg_of[$org]}"
+  done
+  local -a peers=()
+  for org in "${PEER_ORGS[@]}"; do
+    peers+=(--peerAddresses "127.0.0.1:$(peer_port "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
+  done
+  retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
+    die "commit of $name failed"
+  echo "$seq $defsum" >"$dir/definition"
+  echo "$bad" >"$dir/tampered-org"
+  say "committed chaincode $name sequence $seq; $(peer_name "$bad") runs the tampered server"
+}
+
 # Restart the servers of every chaincode deployed before (after 'down').
 restart_chaincodes() {
   local d name
@@ -702,6 +776,13 @@ main() {
       load_ports
       alive orderer1 || die "network not running (scripts/network.sh up)"
       deploy "$1" "$2"
+      write_app_files
+      ;;
+    deploy-tampered)
+      [[ $# -eq 1 ]] || die "usage: scripts/network.sh deploy-tampered ORG"
+      load_ports
+      alive orderer1 || die "network not running (scripts/network.sh up)"
+      deploy_tampered "$1"
       write_app_files
       ;;
     -h | --help | help) usage 0 ;;
