@@ -8,6 +8,10 @@
 #
 #   scripts/network.sh up              start (or resume) everything, deploy the chaincode
 #   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
+#   scripts/network.sh add-org NAME [GW] a new member without a peer (MSP ID: Name + "MSP") joins the
+#                                      channel by a configuration update; it submits through GW's
+#                                      peer (default provider); ORG_ROLES (default provider) and
+#                                      ORG_DISPLAY_NAME go into its node's configuration
 #   scripts/network.sh deploy-tampered ORG  test fixture: chaincode tokentrail-tamper, whose server
 #                                      on ORG's peer alters batch writes (the others run the real one)
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
@@ -502,6 +506,74 @@ deploy_tampered() {
   say "committed chaincode $name sequence $seq; $(peer_name "$bad") runs the tampered server"
 }
 
+# peer_heights: "<org>=<height> ..." of every peer's channel ledger.
+peer_heights() {
+  local org info
+  for org in "${PEER_ORGS[@]}"; do
+    info="$(peer_cli "$org" admin channel getinfo -c "$CHANNEL" 2>/dev/null | sed -n 's/^Blockchain info: //p')"
+    printf '%s=%s ' "$org" "$(json_field height <<<"$info")"
+  done
+}
+
+# add_org NAME GATEWAY: a new member without a peer joins the channel. The
+# files come from tokentrail fabric add-org (app/cmd/tokentrail/addorg.go):
+# its cryptogen input, then, from the channel's latest configuration block,
+# the configuration update that adds its MSP to the Application group,
+# signed by the admins of the four peer organisations (the Application
+# Admins policy is MAJORITY Admins: 4 of 6 members, 4 of 7 after), which the
+# regulator's admin submits to the ordering service. Once every peer has the
+# new configuration block, the member is recorded (network.json and the
+# connection profiles name it) and its tokentrail node's configuration is
+# written to network/.dev/orgs/<MSP ID>/. The regulator then registers it
+# on the ledger through its node's API, as for any participant.
+add_org() {
+  local org="$1" gw="$2" dir="$DEV/add-org/$1" o
+  [[ -x "$TT" ]] || ensure_tool
+  mkdir -p "$dir"
+  "$TT" fabric add-org crypto-config --dev "$DEV" --org "$org" --gateway "$gw" --out "$dir/crypto-config.yaml" >/dev/null ||
+    die "add-org $org: see the error above"
+  if [[ ! -d "$(org_dir "$org")" ]]; then
+    rm -rf "$dir/crypto"
+    "$BIN/cryptogen" generate --config="$dir/crypto-config.yaml" --output="$dir/crypto" >/dev/null || die "cryptogen for $org failed"
+    mv "$dir/crypto/peerOrganizations/$(org_domain "$org")" "$(org_dir "$org")"
+    rm -rf "$dir/crypto"
+    say "generated crypto material of $(msp_id "$org")"
+  fi
+  orderer_flags
+  retry 5 2 peer_cli regulator admin channel fetch config "$dir/config.block" "${ORDERER_FLAGS[@]}" -c "$CHANNEL" >/dev/null ||
+    die "could not fetch the configuration block of $CHANNEL"
+  local -a signers=()
+  for o in "${PEER_ORGS[@]}"; do signers+=(--signer "$(msp_id "$o")=$(admin_msp "$o")"); done
+  "$TT" fabric add-org update --dev "$DEV" --org "$org" --channel "$CHANNEL" --config-block "$dir/config.block" \
+    "${signers[@]}" --out "$dir/update.pb" || die "computing the configuration update failed"
+  local before after i done_all
+  before="$(peer_heights)"
+  peer_cli regulator admin channel update -f "$dir/update.pb" -c "$CHANNEL" "${ORDERER_FLAGS[@]}" >/dev/null ||
+    die "the channel configuration update adding $(msp_id "$org") was refused"
+  say "channel $CHANNEL: configuration update adding $(msp_id "$org") submitted"
+  # Every peer must hold the new configuration before the member's
+  # transactions are endorsed: wait until each peer's height passes the one
+  # it had before the update.
+  for i in $(seq 1 120); do
+    after="$(peer_heights)"
+    done_all=1
+    for o in "${PEER_ORGS[@]}"; do
+      local b a
+      b="$(grep -o "$o=[0-9]*" <<<"$before" | cut -d= -f2)"
+      a="$(grep -o "$o=[0-9]*" <<<"$after" | cut -d= -f2)"
+      [[ -n "$a" && -n "$b" && "$a" -gt "$b" ]] || done_all=0
+    done
+    [[ $done_all == 1 ]] && break
+    sleep 0.5
+  done
+  [[ $done_all == 1 ]] || warn "not every peer has a new block after 60 s ($after)"
+  "$TT" fabric add-org record --dev "$DEV" --org "$org" --gateway "$gw" >/dev/null || die "recording $org failed"
+  write_app_files
+  "$TT" fabric add-org node-config --network "$DEV/network.json" --org "$org" --roles "${ORG_ROLES:-provider}" \
+    ${ORG_DISPLAY_NAME:+--name "$ORG_DISPLAY_NAME"} --out "$DEV" || die "writing $org's node configuration failed"
+  say "$(msp_id "$org") is a member of $CHANNEL; its node's configuration is network/.dev/orgs/$(msp_id "$org")/tokentrail.yaml"
+}
+
 # Restart the servers of every chaincode deployed before (after 'down').
 restart_chaincodes() {
   local d name
@@ -777,6 +849,12 @@ main() {
       alive orderer1 || die "network not running (scripts/network.sh up)"
       deploy "$1" "$2"
       write_app_files
+      ;;
+    add-org)
+      [[ $# -ge 1 && $# -le 2 ]] || die "usage: scripts/network.sh add-org NAME [GATEWAY_ORG]"
+      load_ports
+      alive orderer1 || die "network not running (scripts/network.sh up)"
+      add_org "$1" "${2:-provider}"
       ;;
     deploy-tampered)
       [[ $# -eq 1 ]] || die "usage: scripts/network.sh deploy-tampered ORG"
