@@ -614,6 +614,29 @@ add_org() {
   "$TT" fabric add-org node-config --network "$DEV/network.json" --org "$org" --roles "${ORG_ROLES:-provider}" \
     ${ORG_DISPLAY_NAME:+--name "$ORG_DISPLAY_NAME"} --out "$DEV" || die "writing $org's node configuration failed"
   say "$(msp_id "$org") is a member of $CHANNEL; its node's configuration is network/.dev/orgs/$(msp_id "$org")/tokentrail.yaml"
+  [[ $HOSTS_MODE == 1 ]] && add_org_host "$org"
+  return 0
+}
+
+# add_org_host ORG: on hosts, the added member's host: the hosts files,
+# Toxiproxy's proxies and consortium.json written again with it (network-files
+# hosts), its namespace and link (hosts_up keeps what exists and copies every
+# namespace's hosts file anew), its node's proxy (Toxiproxy's /populate
+# creates the proxies it lacks and leaves unchanged ones alone), its node.
+add_org_host() {
+  local org="$1" body out
+  network_files hosts
+  load_hosts
+  [[ -n "${HOST_NS[$org]:-}" ]] || die "add-org: network-files hosts laid out no host for $org"
+  hosts_up
+  body="$(cat "$DEV/hosts/toxiproxy.json")"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  out="$(in_ns "$HUB_NS" bash -c '
+    exec 3<>/dev/tcp/127.0.0.1/8474 || exit 1
+    printf "POST /populate HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" "${#1}" "$1" >&3
+    head -n 1 <&3' populate "$body" 2>&1)" || die "Toxiproxy /populate failed: $out"
+  [[ "$out" == *" 201 "* || "$out" == *" 200 "* ]] || die "Toxiproxy /populate answered: $out"
+  start_node "$org"
 }
 
 # Restart the servers of every chaincode deployed before (after 'down').

@@ -66,4 +66,11 @@ if [[ $# -eq 0 ]]; then
   (cd app/ledger/fabric && ip netns exec "$hub" env TOKENTRAIL_FABRIC_CONFIG="$root/network/.dev/tokentrail.yaml" \
     TOKENTRAIL_NETWORK_JSON="$root/network/.dev/network.json" \
     "$trust" -test.v -test.count=1 -test.timeout 8m -test.run 'TestIdentityFabric|TestTamperedEndorserFabric')
+
+  # A seventh member joins the running consortium on a host of its own
+  # (last: the tests above count the six members).
+  say "adding organisation research (network.sh add-org)"
+  scripts/network.sh add-org research
+  (cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
+    TOKENTRAIL_ADDED_MSP=ResearchMSP "$bin" -test.v -test.count=1 -test.timeout 8m -test.run 'TestAddOrgConsortium')
 fi

@@ -83,6 +83,9 @@ func (l netLayout) members() ([]netOrg, error) {
 	return append(append([]netOrg{}, netOrgs...), added...), nil
 }
 
+// maxMembers is the most channel members the development layout has room for.
+const maxMembers = 9
+
 var orgNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,30}$`)
 
 // checkNewOrg checks that name can be a new member's name.
@@ -101,6 +104,11 @@ func checkNewOrg(dev, name, gateway string) error {
 		if o.Name == name {
 			return fmt.Errorf("%s is already a member of the channel", mspOf(name))
 		}
+	}
+	// On hosts each member's host has address .11 + its index, below the
+	// Raft ordering host's .20.
+	if len(members) >= maxMembers {
+		return fmt.Errorf("the channel has %d members, the most this development network lays out", len(members))
 	}
 	for _, p := range netPeerOrgs {
 		if p == gateway {
