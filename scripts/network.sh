@@ -16,7 +16,8 @@
 #   scripts/network.sh add-org NAME [GW] a new member without a peer (MSP ID: Name + "MSP") joins the
 #                                      channel by a configuration update; it submits through GW's
 #                                      peer (default provider); ORG_ROLES (default provider) and
-#                                      ORG_DISPLAY_NAME go into its node's configuration
+#                                      ORG_DISPLAY_NAME go into its node's configuration; on hosts
+#                                      it also gets a host namespace with its node
 #   scripts/network.sh deploy-tampered ORG  test fixture: chaincode tokentrail-tamper, whose server
 #                                      on ORG's peer alters batch writes (the others run the real one)
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
