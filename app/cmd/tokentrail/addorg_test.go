@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -195,5 +196,58 @@ func TestSignConfigUpdate(t *testing.T) {
 		if ecdsa.VerifyASN1(&keys[id.Mspid].PublicKey, digest[:], s.Signature) {
 			t.Errorf("%s's signature verifies over other data", id.Mspid)
 		}
+	}
+}
+
+func TestAddedOrgsInNetworkFiles(t *testing.T) {
+	dev := t.TempDir()
+	l := netLayout{Dev: dev, Channel: "tokentrail", Chaincode: "tokentrail", BasePort: 7050, OrdererType: ordererRaft}
+	if err := checkNewOrg(dev, "research", "provider"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ name, gw, want string }{
+		{"provider", "provider", "already a member"},
+		{"Research", "provider", "lower-case"},
+		{"research", "processor", "peer organisation"},
+	} {
+		if err := checkNewOrg(dev, bad.name, bad.gw); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s through %s: %v, want %q", bad.name, bad.gw, err, bad.want)
+		}
+	}
+	var out strings.Builder
+	if err := addOrgRecordCmd([]string{"--dev", dev, "--org", "research", "--gateway", "exchange"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkNewOrg(dev, "research", "provider"); err == nil || !strings.Contains(err.Error(), "already a member") {
+		t.Errorf("recorded twice: %v", err)
+	}
+	if _, err := l.writeAppFiles(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dev, "network.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nf netFile
+	if err := json.Unmarshal(raw, &nf); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := nf.Organizations["ResearchMSP"]
+	if !ok || r.HasPeer || r.GatewayPeer != "peer0.exchange.tokentrail.test" || len(nf.Organizations) != 7 {
+		t.Errorf("network.json organisations: %d, ResearchMSP %+v", len(nf.Organizations), r)
+	}
+	if _, err := os.Stat(filepath.Join(dev, "connection-research.yaml")); err != nil {
+		t.Error(err)
+	}
+	// The genesis configuration is not touched by a later member.
+	if got := len(l.configtx().Profiles["TokentrailChannel"].Application.Organizations); got != 6 {
+		t.Errorf("configtx names %d members, want the genesis block's 6", got)
+	}
+	// A list of another format is refused, naming both.
+	if err := os.WriteFile(filepath.Join(dev, addedOrgsFile), []byte(`{"format": 2, "organizations": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.writeAppFiles(); err == nil || !strings.Contains(err.Error(), "format 2") || !strings.Contains(err.Error(), "format 1") {
+		t.Errorf("format 2: %v", err)
 	}
 }
