@@ -720,8 +720,8 @@ hosts_up() {
     else
       [[ ! -e "/etc/netns/$ns" ]] || made_has "netns $ns" ||
         die "/etc/netns/$ns exists but this network did not make it (set HOSTS_PREFIX)"
-      made_add "netns $ns"
       ip netns add "$ns" || die "ip netns add $ns failed"
+      made_add "netns $ns"
     fi
     mkdir -p "/etc/netns/$ns"
     cp "$DEV/hosts/etc/$ns/hosts" "/etc/netns/$ns/hosts"
@@ -1077,7 +1077,11 @@ main() {
     up)
       case "${1:-}" in
         "") ;;
-        --hosts) WANT_HOSTS=1 ;;
+        --hosts)
+          WANT_HOSTS=1
+          [[ "$(id -u)" == 0 ]] || die "up --hosts makes network namespaces (ip netns), which needs root: run it as root"
+          command -v ip >/dev/null || die "up --hosts needs ip (iproute2)"
+          ;;
         *) die "usage: scripts/network.sh up [--hosts]" ;;
       esac
       network_up

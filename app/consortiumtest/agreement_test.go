@@ -164,14 +164,7 @@ func TestConsortiumAgreement(t *testing.T) {
 	stamp := time.Now().UnixNano()
 	prefix := fmt.Sprintf("cons%d-", stamp)
 	batch := prefix + "b"
-	prov.must(t, 201, "POST", "/api/v1/batches", map[string]any{
-		"id": batch, "name": "batch " + batch, "sector": "finance", "modality": "tabular",
-		"tokens":        map[string]any{"count": 2_000_000, "tokenizer": "o200k_base"},
-		"contentDigest": fmt.Sprintf("sha256:%064x", stamp%1_000_000_007),
-		"sizeBytes":     9_000_000, "records": 50_000, "classification": "general", "personalInfo": "none",
-		"deidentification": "none", "legalBasis": "contract", "purposes": []string{"model-training", "research"},
-		"region": "CN", "source": map[string]any{"type": "enterprise", "region": "CN"},
-	})
+	prov.must(t, 201, "POST", "/api/v1/batches", agBatch(batch, stamp))
 	// The provider's node holds no key of the exchange's: it cannot trade.
 	if code, b := prov.call(t, "POST", "/api/v1/trades", exch.key, agTrade(prefix+"T-0", batch)); code != 401 {
 		t.Errorf("a trade through the provider's node with the exchange's key: %d, want 401: %s", code, b)
@@ -188,7 +181,9 @@ func TestConsortiumAgreement(t *testing.T) {
 	}
 	exch.must(t, 201, "POST", "/api/v1/trades", agTrade(prefix+"T-1", batch))
 
-	same := func(path string, readers ...string) {
+	// same: GET path reads byte for byte the same through the readers'
+	// nodes, and holds want.
+	same := func(path, want string, readers ...string) {
 		t.Helper()
 		var last map[string][]byte
 		ok := agEventually(60*time.Second, func() bool {
@@ -208,10 +203,7 @@ func TestConsortiumAgreement(t *testing.T) {
 					return false
 				}
 			}
-			if strings.HasPrefix(path, "/api/v1/trades") && !bytes.Contains(first, []byte(prefix+"T-1")) {
-				return false
-			}
-			return bytes.Contains(first, []byte(batch))
+			return bytes.Contains(first, []byte(want))
 		})
 		if !ok {
 			for msp, b := range last {
@@ -221,9 +213,9 @@ func TestConsortiumAgreement(t *testing.T) {
 		}
 	}
 	all := []string{"ProviderMSP", "ExchangeMSP", "RegulatorMSP", "AuditorMSP"}
-	same("/api/v1/batches/"+batch, all...)
-	same("/api/v1/batches/"+batch+"/events", all...)
-	same("/api/v1/trades?batchId="+batch, "ExchangeMSP", "RegulatorMSP")
+	same("/api/v1/batches/"+batch, batch, all...)
+	same("/api/v1/batches/"+batch+"/events", "TRADED", all...)
+	same("/api/v1/trades?batchId="+batch, prefix+"T-1", "ExchangeMSP", "RegulatorMSP")
 	// The processor neither holds nor bought the batch: its node must not
 	// read it (the ledger answers as if there were none).
 	if code, b := nodes["ProcessorMSP"].call(t, "GET", "/api/v1/batches/"+batch, nodes["ProcessorMSP"].key, nil); code != 404 {
@@ -231,6 +223,43 @@ func TestConsortiumAgreement(t *testing.T) {
 	}
 	if code, b := exch.call(t, "GET", "/api/v1/trades?batchId="+batch, exch.key, nil); code != 200 || bytes.Contains(b, []byte(prefix+"T-0")) {
 		t.Errorf("the refused trade is on the ledger, or the trades do not read: %d %s", code, b)
+	}
+
+	// A second batch goes to the processor through the provider's node and
+	// is processed through the processor's node, which submits through the
+	// provider's peer on another host: the output and the input's history
+	// read the same through every node that may read them.
+	proc := nodes["ProcessorMSP"]
+	in, out := prefix+"in", prefix+"out"
+	prov.must(t, 201, "POST", "/api/v1/batches", agBatch(in, stamp+1))
+	prov.must(t, 201, "POST", "/api/v1/batches/"+in+"/circulations",
+		map[string]any{"to": "ProcessorMSP", "purpose": "model-training", "accessMode": "copy"})
+	if !agEventually(60*time.Second, func() bool { code, _ := proc.call(t, "GET", "/api/v1/batches/"+in, proc.key, nil); return code == 200 }) {
+		t.Fatalf("the circulated batch is not readable through the processor's node within 60 s")
+	}
+	proc.must(t, 201, "POST", "/api/v1/processing", map[string]any{
+		"inputs": []string{in}, "operations": []string{"deduplication", "tokenization"},
+		"tool": map[string]string{"name": "corpus-builder", "version": "1.0"},
+		"outputs": []any{map[string]any{"id": out, "name": "processed " + in,
+			"tokens":        map[string]any{"count": 1_500_000, "tokenizer": "o200k_base"},
+			"contentDigest": fmt.Sprintf("sha256:%064x", (stamp+2)%1_000_000_007), "sizeBytes": 7_000_000, "records": 40_000}},
+	})
+	same("/api/v1/batches/"+out, out, "ProcessorMSP", "RegulatorMSP", "AuditorMSP", "ExchangeMSP")
+	same("/api/v1/batches/"+in+"/events", "PROCESSED", "ProviderMSP", "ProcessorMSP", "RegulatorMSP", "AuditorMSP", "ExchangeMSP")
+	// The consumer has no part in either batch.
+	if code, b := nodes["ConsumerMSP"].call(t, "GET", "/api/v1/batches/"+out, nodes["ConsumerMSP"].key, nil); code != 404 {
+		t.Errorf("the consumer's node reads a batch it has no part in: %d %s", code, b)
+	}
+}
+
+func agBatch(id string, n int64) map[string]any {
+	return map[string]any{
+		"id": id, "name": "batch " + id, "sector": "finance", "modality": "tabular",
+		"tokens":        map[string]any{"count": 2_000_000, "tokenizer": "o200k_base"},
+		"contentDigest": fmt.Sprintf("sha256:%064x", n%1_000_000_007),
+		"sizeBytes":     9_000_000, "records": 50_000, "classification": "general", "personalInfo": "none",
+		"deidentification": "none", "legalBasis": "contract", "purposes": []string{"model-training", "research"},
+		"region": "CN", "source": map[string]any{"type": "enterprise", "region": "CN"},
 	}
 }
 
@@ -331,4 +360,77 @@ func TestConsortiumCertificatesNameHosts(t *testing.T) {
 		t.Fatal("no peer or orderer to check")
 	}
 	t.Logf("%d nodes present certificates naming themselves, their hosts and their hosts' addresses", checked)
+}
+
+// agToxiproxy sends one request to the Toxiproxy API.
+func agToxiproxy(t *testing.T, c *Consortium, method, path string, body any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, strings.TrimSuffix(c.Hub.ToxiproxyAPI, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := agClient.Do(req)
+	if err != nil {
+		t.Fatalf("Toxiproxy API: %v", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// TestConsortiumNamesGoThroughProxies: a node's name leads to its proxy on
+// the hub: with the exchange's peer's proxy disabled, the peer cannot be
+// reached by its name, while its host still reaches it directly; enabled
+// again, it can.
+func TestConsortiumNamesGoThroughProxies(t *testing.T) {
+	c := agConsortium(t)
+	h, ok := c.Host("ExchangeMSP")
+	if !ok || h.Peer == "" {
+		t.Fatal("no exchange host with a peer")
+	}
+	var px Proxy
+	for _, p := range c.Proxies {
+		if p.Name == h.Peer {
+			px = p
+		}
+	}
+	if px.Name == "" {
+		t.Fatalf("no proxy for %s", h.Peer)
+	}
+	_, port, _ := net.SplitHostPort(px.Upstream)
+	dial := func(addr string) error {
+		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// Toxiproxy accepts nothing on a disabled proxy's port; an
+		// enabled one relays the peer's TLS handshake.
+		return tls.Client(conn, &tls.Config{ServerName: h.Peer, InsecureSkipVerify: true}).HandshakeContext(context.Background()) // reachability only: certificates are TestConsortiumCertificatesNameHosts's
+	}
+	byName := net.JoinHostPort(h.Peer, port)
+	if err := dial(byName); err != nil {
+		t.Fatalf("%s by its name: %v", h.Peer, err)
+	}
+	t.Cleanup(func() { agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": true}) })
+	if code, b := agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": false}); code != 200 {
+		t.Fatalf("disabling proxy %s: %d %s", px.Name, code, b)
+	}
+	if err := dial(byName); err == nil {
+		t.Errorf("%s reached by its name with its proxy disabled: the name does not lead through the hub", h.Peer)
+	}
+	if err := dial(px.Upstream); err != nil {
+		t.Errorf("%s directly at %s with its proxy disabled: %v", h.Peer, px.Upstream, err)
+	}
+	if code, b := agToxiproxy(t, c, "POST", "/proxies/"+px.Name, map[string]any{"enabled": true}); code != 200 {
+		t.Fatalf("enabling proxy %s: %d %s", px.Name, code, b)
+	}
+	if err := dial(byName); err != nil {
+		t.Errorf("%s by its name with its proxy enabled again: %v", h.Peer, err)
+	}
 }
