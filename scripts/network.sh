@@ -944,6 +944,11 @@ network_down() {
   # The organisations' tokentrail nodes first (every name a node can have:
   # only a recorded PID is signalled).
   for org in "${ORGS[@]}"; do names+=("node.$org"); done
+  # and those of members added since (add-org), as their PID files name them.
+  local f
+  for f in "$RUN"/node.*.pid; do
+    [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
+  done
   stop_processes "${names[@]}"
   names=()
   if [[ -d "$CCDIR" ]]; then
