@@ -587,11 +587,29 @@ add_org() {
     die "could not fetch the configuration block of $CHANNEL"
   local -a signers=()
   for o in "${PEER_ORGS[@]}"; do signers+=(--signer "$(msp_id "$o")=$(admin_msp "$o")"); done
+  rm -f "$dir/update.pb"
   "$TT" fabric add-org update --dev "$DEV" --org "$org" --channel "$CHANNEL" --config-block "$dir/config.block" \
-    "${signers[@]}" --out "$dir/update.pb" || die "computing the configuration update failed"
-  local before after i done_all
+    "${signers[@]}" --if-absent --out "$dir/update.pb" || die "computing the configuration update failed"
+  # No update when the channel has the member already (an add-org that
+  # stopped after submitting): the remaining steps run.
+  if [[ -f "$dir/update.pb" ]]; then
+    add_org_submit "$org" "$dir/update.pb"
+  fi
+  "$TT" fabric add-org record --dev "$DEV" --org "$org" --gateway "$gw" >/dev/null || die "recording $org failed"
+  write_app_files
+  "$TT" fabric add-org node-config --network "$DEV/network.json" --org "$org" --roles "${ORG_ROLES:-provider}" \
+    ${ORG_DISPLAY_NAME:+--name "$ORG_DISPLAY_NAME"} --out "$DEV" || die "writing $org's node configuration failed"
+  say "$(msp_id "$org") is a member of $CHANNEL; its node's configuration is network/.dev/orgs/$(msp_id "$org")/tokentrail.yaml"
+  [[ $HOSTS_MODE == 1 ]] && add_org_host "$org"
+  return 0
+}
+
+# add_org_submit ORG FILE: the regulator's admin submits the signed update
+# (adding its own signature).
+add_org_submit() {
+  local org="$1" file="$2" before after i done_all o
   before="$(peer_heights)"
-  peer_cli regulator admin channel update -f "$dir/update.pb" -c "$CHANNEL" "${ORDERER_FLAGS[@]}" >/dev/null ||
+  peer_cli regulator admin channel update -f "$file" -c "$CHANNEL" "${ORDERER_FLAGS[@]}" >/dev/null ||
     die "the channel configuration update adding $(msp_id "$org") was refused"
   say "channel $CHANNEL: configuration update adding $(msp_id "$org") submitted"
   # Every peer must hold the new configuration before the member's
@@ -610,13 +628,6 @@ add_org() {
     sleep 0.5
   done
   [[ $done_all == 1 ]] || warn "not every peer has a new block after 60 s ($after)"
-  "$TT" fabric add-org record --dev "$DEV" --org "$org" --gateway "$gw" >/dev/null || die "recording $org failed"
-  write_app_files
-  "$TT" fabric add-org node-config --network "$DEV/network.json" --org "$org" --roles "${ORG_ROLES:-provider}" \
-    ${ORG_DISPLAY_NAME:+--name "$ORG_DISPLAY_NAME"} --out "$DEV" || die "writing $org's node configuration failed"
-  say "$(msp_id "$org") is a member of $CHANNEL; its node's configuration is network/.dev/orgs/$(msp_id "$org")/tokentrail.yaml"
-  [[ $HOSTS_MODE == 1 ]] && add_org_host "$org"
-  return 0
 }
 
 # add_org_host ORG: on hosts, the added member's host: the hosts files,

@@ -202,6 +202,7 @@ func addOrgUpdateCmd(args []string, stdout, stderr io.Writer) error {
 	channel := fs.String("channel", "tokentrail", "the channel")
 	block := fs.String("config-block", "", "the channel's latest configuration block (peer channel fetch config)")
 	out := fs.String("out", "", "the signed update envelope to write (for peer channel update -f)")
+	ifAbsent := fs.Bool("if-absent", false, "when the block already has the organisation, write nothing and exit 0 (resuming an interrupted add-org)")
 	var signers signerFlag
 	fs.Var(&signers, "signer", "MSPID=ADMIN_MSP_DIR of an admin who signs the update (repeat; at least the majority of the Application members)")
 	if err := parse(fs, args); err != nil {
@@ -225,6 +226,10 @@ func addOrgUpdateCmd(args []string, stdout, stderr io.Writer) error {
 	group, err := memberGroup(mspID, filepath.Join(*dev, "crypto", "peerOrganizations", *org+"."+netDomain, "msp"))
 	if err != nil {
 		return err
+	}
+	if _, ok := cfg.ChannelGroup.Groups["Application"].Groups[mspID]; ok && *ifAbsent {
+		fmt.Fprintf(stdout, "%s is already a member of channel %s (its latest configuration block says so); nothing to submit\n", mspID, *channel)
+		return nil
 	}
 	update, err := addOrgUpdate(cfg, *channel, mspID, group)
 	if err != nil {
