@@ -13,6 +13,13 @@
 #                                      per organisation; SmartBFT unless ORDERER_TYPE=raft. A
 #                                      network made so stays on hosts until 'clean'.
 #   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
+#   scripts/network.sh add-org NAME [GW] a new member without a peer (MSP ID: Name + "MSP") joins the
+#                                      channel by a configuration update; it submits through GW's
+#                                      peer (default provider); ORG_ROLES (default provider) and
+#                                      ORG_DISPLAY_NAME go into its node's configuration; on hosts
+#                                      it also gets a host namespace with its node
+#   scripts/network.sh deploy-tampered ORG  test fixture: chaincode tokentrail-tamper, whose server
+#                                      on ORG's peer alters batch writes (the others run the real one)
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
 #   scripts/network.sh status          nodes, PIDs, liveness, memory, consensus leader
 #   scripts/network.sh down            stop the processes 'up' started; keep the ledgers (on hosts
@@ -478,6 +485,180 @@ deploy() {
   say "committed chaincode $name sequence $seq (policy: $policy${coll:+, collections: ${coll#"$NET_ROOT"/}})"
 }
 
+# deploy_tampered ORG: the consortium trust test's fixture. Chaincode
+# tokentrail-tamper, with tokentrail's endorsement policy and collections,
+# where ORG's peer runs a tampered server (chaincode/fabric/testdata/tampered-cc:
+# the real contract with batch token counts inflated) and the other peer
+# organisations the real one. With chaincode as a service each organisation
+# installs its own package (a connection.json naming its server), so the
+# package IDs differ per organisation while the definition all of them
+# approve (name, sequence, policy, collections) is one. Only the script runs
+# this; the product never deploys the fixture.
+deploy_tampered() {
+  local bad="$1" name=tokentrail-tamper forged=tokentrail-tamper-forged
+  peer_org_index "$bad" >/dev/null || die "deploy-tampered: '$bad' runs no peer (one of: ${PEER_ORGS[*]})"
+  local honest_cmd=./chaincode/cmd/tokentrail-cc forged_cmd=./chaincode/fabric/testdata/tampered-cc
+  local dir="$CCDIR/$name" fdir="$CCDIR/$forged" port fport
+  mkdir -p "$dir" "$fdir"
+  port="$(cc_slot_port "$name")"
+  echo "$port" >"$dir/port"
+  echo "$honest_cmd" >"$dir/cmd"
+  fport="$(cc_slot_port "$forged")"
+  echo "$fport" >"$fdir/port"
+  echo "$forged_cmd" >"$fdir/cmd"
+  build_package "$name" "$port"
+  build_package "$forged" "$fport"
+  local pkgid fpkgid
+  pkgid="$(peer_cli regulator admin lifecycle chaincode calculatepackageid "$dir/$name.tar.gz")"
+  fpkgid="$(peer_cli regulator admin lifecycle chaincode calculatepackageid "$fdir/$forged.tar.gz")"
+
+  local org pkg id
+  local -A pkg_of=()
+  for org in "${PEER_ORGS[@]}"; do
+    if [[ "$org" == "$bad" ]]; then pkg="$fdir/$forged.tar.gz" id="$fpkgid"; else pkg="$dir/$name.tar.gz" id="$pkgid"; fi
+    pkg_of[$org]="$id"
+    if peer_cli "$org" admin lifecycle chaincode queryinstalled --output json 2>/dev/null | grep -qF "\"$id\""; then
+      continue
+    fi
+    retry 3 2 peer_cli "$org" admin lifecycle chaincode install "$pkg" >/dev/null ||
+      die "install of $id on $(peer_name "$org") failed"
+    say "installed $id on $(peer_name "$org")"
+  done
+  start_chaincode "$name" "$honest_cmd" "$pkgid" "$port"
+  start_chaincode "$forged" "$forged_cmd" "$fpkgid" "$fport"
+
+  local policy="$DEFAULT_CC_POLICY" coll="$NET_DIR/collections.json"
+  local -a def=(--channelID "$CHANNEL" --name "$name" --signature-policy "$policy" --collections-config "$coll")
+  local defsum committed seq=0
+  defsum="$({ echo "$pkgid $fpkgid $bad"; echo "$policy"; cat "$coll"; } | sha256sum | cut -c1-16)"
+  if committed="$(peer_cli regulator admin lifecycle chaincode querycommitted -C "$CHANNEL" -n "$name" --output json 2>/dev/null)"; then
+    seq="$(json_field sequence <<<"$committed")"
+    if [[ -f "$dir/definition" && "$(cat "$dir/definition")" == "$seq $defsum" ]]; then
+      say "chaincode $name already committed (sequence $seq; $(msp_id "$bad") runs the tampered server)"
+      return 0
+    fi
+  fi
+  seq=$((seq + 1))
+  def+=(--version "$seq" --sequence "$seq")
+  orderer_flags
+  for org in "${PEER_ORGS[@]}"; do
+    retry 10 2 peer_cli "$org" admin lifecycle chaincode approveformyorg "${ORDERER_FLAGS[@]}" \
+      "${def[@]}" --package-id "${pkg_of[$org]}" >/dev/null || die "approval of $name by $(msp_id "$org") failed"
+    say "$(msp_id "$org") approved $name sequence $seq with package ${pkg_of[$org]}"
+  done
+  local -a peers=()
+  for org in "${PEER_ORGS[@]}"; do
+    peers+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
+  done
+  retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
+    die "commit of $name failed"
+  echo "$seq $defsum" >"$dir/definition"
+  echo "$bad" >"$dir/tampered-org"
+  say "committed chaincode $name sequence $seq; $(peer_name "$bad") runs the tampered server"
+}
+
+# peer_heights: "<org>=<height> ..." of every peer's channel ledger.
+peer_heights() {
+  local org info
+  for org in "${PEER_ORGS[@]}"; do
+    info="$(peer_cli "$org" admin channel getinfo -c "$CHANNEL" 2>/dev/null | sed -n 's/^Blockchain info: //p')"
+    printf '%s=%s ' "$org" "$(json_field height <<<"$info")"
+  done
+}
+
+# add_org NAME GATEWAY: a new member without a peer joins the channel. The
+# files come from tokentrail fabric add-org (app/cmd/tokentrail/addorg.go):
+# its cryptogen input, then, from the channel's latest configuration block,
+# the configuration update that adds its MSP to the Application group,
+# signed by the admins of the four peer organisations (the Application
+# Admins policy is MAJORITY Admins: 4 of 6 members, 4 of 7 after), which the
+# regulator's admin submits to the ordering service. Once every peer has the
+# new configuration block, the member is recorded (network.json and the
+# connection profiles name it) and its tokentrail node's configuration is
+# written to network/.dev/orgs/<MSP ID>/. The regulator then registers it
+# on the ledger through its node's API, as for any participant.
+add_org() {
+  local org="$1" gw="$2" dir="$DEV/add-org/$1" o
+  [[ -x "$TT" ]] || ensure_tool
+  mkdir -p "$dir"
+  "$TT" fabric add-org crypto-config --dev "$DEV" --org "$org" --gateway "$gw" --out "$dir/crypto-config.yaml" >/dev/null ||
+    die "add-org $org: see the error above"
+  if [[ ! -d "$(org_dir "$org")" ]]; then
+    rm -rf "$dir/crypto"
+    "$BIN/cryptogen" generate --config="$dir/crypto-config.yaml" --output="$dir/crypto" >/dev/null || die "cryptogen for $org failed"
+    mv "$dir/crypto/peerOrganizations/$(org_domain "$org")" "$(org_dir "$org")"
+    rm -rf "$dir/crypto"
+    say "generated crypto material of $(msp_id "$org")"
+  fi
+  orderer_flags
+  retry 5 2 peer_cli regulator admin channel fetch config "$dir/config.block" "${ORDERER_FLAGS[@]}" -c "$CHANNEL" >/dev/null ||
+    die "could not fetch the configuration block of $CHANNEL"
+  local -a signers=()
+  for o in "${PEER_ORGS[@]}"; do signers+=(--signer "$(msp_id "$o")=$(admin_msp "$o")"); done
+  rm -f "$dir/update.pb"
+  "$TT" fabric add-org update --dev "$DEV" --org "$org" --channel "$CHANNEL" --config-block "$dir/config.block" \
+    "${signers[@]}" --if-absent --out "$dir/update.pb" || die "computing the configuration update failed"
+  # No update when the channel has the member already (an add-org that
+  # stopped after submitting): the remaining steps run.
+  if [[ -f "$dir/update.pb" ]]; then
+    add_org_submit "$org" "$dir/update.pb"
+  fi
+  "$TT" fabric add-org record --dev "$DEV" --org "$org" --gateway "$gw" >/dev/null || die "recording $org failed"
+  write_app_files
+  "$TT" fabric add-org node-config --network "$DEV/network.json" --org "$org" --roles "${ORG_ROLES:-provider}" \
+    ${ORG_DISPLAY_NAME:+--name "$ORG_DISPLAY_NAME"} --out "$DEV" || die "writing $org's node configuration failed"
+  say "$(msp_id "$org") is a member of $CHANNEL; its node's configuration is network/.dev/orgs/$(msp_id "$org")/tokentrail.yaml"
+  [[ $HOSTS_MODE == 1 ]] && add_org_host "$org"
+  return 0
+}
+
+# add_org_submit ORG FILE: the regulator's admin submits the signed update
+# (adding its own signature).
+add_org_submit() {
+  local org="$1" file="$2" before after i done_all o
+  before="$(peer_heights)"
+  peer_cli regulator admin channel update -f "$file" -c "$CHANNEL" "${ORDERER_FLAGS[@]}" >/dev/null ||
+    die "the channel configuration update adding $(msp_id "$org") was refused"
+  say "channel $CHANNEL: configuration update adding $(msp_id "$org") submitted"
+  # Every peer must hold the new configuration before the member's
+  # transactions are endorsed: wait until each peer's height passes the one
+  # it had before the update.
+  for i in $(seq 1 120); do
+    after="$(peer_heights)"
+    done_all=1
+    for o in "${PEER_ORGS[@]}"; do
+      local b a
+      b="$(grep -o "$o=[0-9]*" <<<"$before" | cut -d= -f2)"
+      a="$(grep -o "$o=[0-9]*" <<<"$after" | cut -d= -f2)"
+      [[ -n "$a" && -n "$b" && "$a" -gt "$b" ]] || done_all=0
+    done
+    [[ $done_all == 1 ]] && break
+    sleep 0.5
+  done
+  [[ $done_all == 1 ]] || warn "not every peer has a new block after 60 s ($after)"
+}
+
+# add_org_host ORG: on hosts, the added member's host: the hosts files,
+# Toxiproxy's proxies and consortium.json written again with it (network-files
+# hosts), its namespace and link (hosts_up keeps what exists and copies every
+# namespace's hosts file anew), its node's proxy (Toxiproxy's /populate
+# creates the proxies it lacks and leaves unchanged ones alone), its node.
+add_org_host() {
+  local org="$1" body out
+  network_files hosts
+  load_hosts
+  [[ -n "${HOST_NS[$org]:-}" ]] || die "add-org: network-files hosts laid out no host for $org"
+  hosts_up
+  body="$(cat "$DEV/hosts/toxiproxy.json")"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  out="$(in_ns "$HUB_NS" bash -c '
+    exec 3<>/dev/tcp/127.0.0.1/8474 || exit 1
+    printf "POST /populate HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" "${#1}" "$1" >&3
+    head -n 1 <&3' populate "$body" 2>&1)" || die "Toxiproxy /populate failed: $out"
+  [[ "$out" == *" 201 "* || "$out" == *" 200 "* ]] || die "Toxiproxy /populate answered: $out"
+  start_node "$org"
+}
+
 # Restart the servers of every chaincode deployed before (after 'down').
 restart_chaincodes() {
   local d name
@@ -782,6 +963,11 @@ network_down() {
   # The organisations' tokentrail nodes first (every name a node can have:
   # only a recorded PID is signalled).
   for org in "${ORGS[@]}"; do names+=("node.$org"); done
+  # and those of members added since (add-org), as their PID files name them.
+  local f
+  for f in "$RUN"/node.*.pid; do
+    [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
+  done
   stop_processes "${names[@]}"
   names=()
   if [[ -d "$CCDIR" ]]; then
@@ -954,6 +1140,19 @@ main() {
       load_ports
       alive orderer1 || die "network not running (scripts/network.sh up)"
       deploy "$1" "$2"
+      write_app_files
+      ;;
+    add-org)
+      [[ $# -ge 1 && $# -le 2 ]] || die "usage: scripts/network.sh add-org NAME [GATEWAY_ORG]"
+      load_ports
+      alive orderer1 || die "network not running (scripts/network.sh up)"
+      add_org "$1" "${2:-provider}"
+      ;;
+    deploy-tampered)
+      [[ $# -eq 1 ]] || die "usage: scripts/network.sh deploy-tampered ORG"
+      load_ports
+      alive orderer1 || die "network not running (scripts/network.sh up)"
+      deploy_tampered "$1"
       write_app_files
       ;;
     -h | --help | help) usage 0 ;;

@@ -8,7 +8,8 @@
 # links are removed afterwards, whatever the outcome (also on Ctrl-C).
 #
 #   scripts/test-consortium.sh               every consortium test
-#   scripts/test-consortium.sh -test.run X   flags for the test binary (-test.v is always on)
+#   scripts/test-consortium.sh -test.run X   flags for the test binary (-test.v is always on);
+#                                            the trust tests of app/ledger/fabric run only without flags
 #   KEEP_NETWORK=1 scripts/test-consortium.sh   leave the network running afterwards
 #
 # Needs root (ip netns).
@@ -78,3 +79,24 @@ hub="$(awk '$1 == "hub" {print $2}' network/.dev/hosts/hosts.txt)"
 say "running the consortium tests inside namespace $hub"
 (cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
   "$bin" -test.v -test.count=1 -test.timeout 8m "$@")
+
+# The consortium trust tests of app/ledger/fabric, through the hosts' links
+# as any organisation's client: a forged identity is refused
+# (TestIdentityFabric) and a peer running a tampered chaincode cannot get a
+# transaction committed alone (TestTamperedEndorserFabric, which deploys its
+# fixture with 'network.sh deploy-tampered provider').
+if [[ $# -eq 0 ]]; then
+  trust="$root/network/.dev/fabric-trust.test"
+  go test -c -o "$trust" ./app/ledger/fabric
+  say "running the trust tests inside namespace $hub"
+  (cd app/ledger/fabric && ip netns exec "$hub" env TOKENTRAIL_FABRIC_CONFIG="$root/network/.dev/tokentrail.yaml" \
+    TOKENTRAIL_NETWORK_JSON="$root/network/.dev/network.json" \
+    "$trust" -test.v -test.count=1 -test.timeout 8m -test.run 'TestIdentityFabric|TestTamperedEndorserFabric')
+
+  # A seventh member joins the running consortium on a host of its own
+  # (last: the tests above count the six members).
+  say "adding organisation research (network.sh add-org)"
+  scripts/network.sh add-org research
+  (cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
+    TOKENTRAIL_ADDED_MSP=ResearchMSP "$bin" -test.v -test.count=1 -test.timeout 8m -test.run 'TestAddOrgConsortium')
+fi

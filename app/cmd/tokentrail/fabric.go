@@ -80,10 +80,12 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 			return networkFilesCmd(args[1:], stdout, stderr)
 		case "ccaas-connection":
 			return ccaasConnectionCmd(args[1:], stdout, stderr)
+		case "add-org":
+			return addOrgCmd(args[1:], stdout, stderr)
 		}
 	}
 	if len(args) == 0 || args[0] != "dev-config" {
-		return usagef("usage: tokentrail fabric dev-config|network-files|ccaas-connection [flags]")
+		return usagef("usage: tokentrail fabric dev-config|network-files|ccaas-connection|add-org [flags]")
 	}
 	fs := newFlagSet("fabric dev-config", "fabric dev-config [flags]", stderr)
 	network := fs.String("network", "network/.dev/network.json", "the network description written by scripts/network.sh up")
@@ -123,64 +125,24 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		return registerFromConfig(cfgPath, stdout, stderr, getenv)
 	}
 
-	// The trust anchor: every channel organisation's root certificates.
-	roots := map[string][][]byte{}
-	addRoots := func(msp, dir string) error {
-		files, err := filepath.Glob(filepath.Join(dir, "cacerts", "*.pem"))
-		if err != nil || len(files) == 0 {
-			return fmt.Errorf("%s: no root certificates in %s/cacerts", msp, dir)
-		}
-		for _, f := range files {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			roots[msp] = append(roots[msp], pem)
-		}
-		return nil
-	}
-	ordererOrgs := nf.OrdererOrganizations
-	if len(ordererOrgs) == 0 && nf.OrdererAdmin.MSPDir != "" {
-		ordererOrgs = map[string]ordererOrgFile{nf.OrdererAdmin.MSPID: nf.OrdererAdmin}
-	}
-	for _, msp := range sortedKeys(ordererOrgs) {
-		o := ordererOrgs[msp]
-		if o.MSPID != msp {
-			return fmt.Errorf("network description %s: orderer organisation %s has mspId %q", *network, msp, o.MSPID)
-		}
-		if err := addRoots(o.MSPID, o.MSPDir); err != nil {
-			return err
-		}
-	}
 	var profile string
 	devOrgs := auth.DevConsortium()
 	var ids []devIdentity
 	profiles := map[string]string{}
+	var msps []string
 	for _, o := range devOrgs {
 		no, ok := nf.Organizations[o.MSPID]
 		if !ok {
 			return fmt.Errorf("network description %s has no organisation %s", *network, o.MSPID)
 		}
-		if err := addRoots(o.MSPID, no.MSPDir); err != nil {
-			return err
-		}
+		msps = append(msps, o.MSPID)
 		ids = append(ids, devIdentity{MSPID: o.MSPID, Certificate: no.CertPath, PrivateKey: no.KeyPath, GatewayPeer: no.GatewayPeer})
 		profiles[o.MSPID] = no.ConnectionProfile
 		if o.MSPID == "RegulatorMSP" {
 			profile = no.ConnectionProfile
 		}
 	}
-	// The anchor names the orderer organisations and the consensus, so that
-	// a receipt of a BFT-signed block needs a quorum of them.
-	ordering := receipt.FabricOrdering{Consensus: receipt.OrderingRaft, MSPIDs: sortedKeys(ordererOrgs)}
-	switch nf.OrdererType {
-	case ordererBFT:
-		ordering.Consensus = receipt.OrderingBFT
-	case "", ordererRaft:
-	default:
-		return fmt.Errorf("network description %s: orderer type %q, want %s or %s", *network, nf.OrdererType, ordererRaft, ordererBFT)
-	}
-	anchor, err := receipt.FabricTrustAnchorOrdering(roots, ordering)
+	anchor, err := trustAnchor(nf, *network, msps)
 	if err != nil {
 		return err
 	}
@@ -238,6 +200,60 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	}
 
 	return registerFromConfig(cfgPath, stdout, stderr, getenv)
+}
+
+// trustAnchor is the channel's trust anchor for receipts: the root
+// certificates of every orderer organisation and of the members msps, and
+// the consensus, from a network description (network names it in errors).
+func trustAnchor(nf networkFile, network string, msps []string) ([]byte, error) {
+	roots := map[string][][]byte{}
+	addRoots := func(msp, dir string) error {
+		files, err := filepath.Glob(filepath.Join(dir, "cacerts", "*.pem"))
+		if err != nil || len(files) == 0 {
+			return fmt.Errorf("%s: no root certificates in %s/cacerts", msp, dir)
+		}
+		for _, f := range files {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			roots[msp] = append(roots[msp], pem)
+		}
+		return nil
+	}
+	ordererOrgs := nf.OrdererOrganizations
+	if len(ordererOrgs) == 0 && nf.OrdererAdmin.MSPDir != "" {
+		ordererOrgs = map[string]ordererOrgFile{nf.OrdererAdmin.MSPID: nf.OrdererAdmin}
+	}
+	for _, msp := range sortedKeys(ordererOrgs) {
+		o := ordererOrgs[msp]
+		if o.MSPID != msp {
+			return nil, fmt.Errorf("network description %s: orderer organisation %s has mspId %q", network, msp, o.MSPID)
+		}
+		if err := addRoots(o.MSPID, o.MSPDir); err != nil {
+			return nil, err
+		}
+	}
+	for _, msp := range msps {
+		no, ok := nf.Organizations[msp]
+		if !ok {
+			return nil, fmt.Errorf("network description %s has no organisation %s", network, msp)
+		}
+		if err := addRoots(msp, no.MSPDir); err != nil {
+			return nil, err
+		}
+	}
+	// The anchor names the orderer organisations and the consensus, so that
+	// a receipt of a BFT-signed block needs a quorum of them.
+	ordering := receipt.FabricOrdering{Consensus: receipt.OrderingRaft, MSPIDs: sortedKeys(ordererOrgs)}
+	switch nf.OrdererType {
+	case ordererBFT:
+		ordering.Consensus = receipt.OrderingBFT
+	case "", ordererRaft:
+	default:
+		return nil, fmt.Errorf("network description %s: orderer type %q, want %s or %s", network, nf.OrdererType, ordererRaft, ordererBFT)
+	}
+	return receipt.FabricTrustAnchorOrdering(roots, ordering)
 }
 
 // registerFromConfig registers the organisations of a configuration on its
@@ -318,55 +334,61 @@ func writeOrgConfigs(dir string, orgs []auth.Organization, ids []devIdentity, pr
 		if !ok || profiles[me.MSPID] == "" {
 			return fmt.Errorf("organisation %s has no signing identity or connection profile in the network description", me.MSPID)
 		}
-		odir := filepath.Join(dir, me.MSPID)
-		if err := os.MkdirAll(odir, 0o700); err != nil {
-			return err
-		}
-		key, err := auth.NewKey()
-		if err != nil {
-			return err
-		}
-		var members []devOrg
-		for _, o := range orgs {
-			m := devOrg{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region, APIKeys: []devAPIKey{}}
-			if o.MSPID == me.MSPID {
-				m.APIKeys = []devAPIKey{{Label: "own node, development network", SHA256: auth.HashKey(key)}}
-			}
-			members = append(members, m)
-		}
-		anchorPath := filepath.Join(odir, "trust-anchor.pem")
-		if err := writeFileAtomic(anchorPath, anchor, 0o644); err != nil {
-			return err
-		}
-		doc := map[string]any{
-			"organizations": members,
-			"fabric": map[string]any{
-				"channel":                  channel,
-				"chaincode":                chaincode,
-				"connectionProfile":        profiles[me.MSPID],
-				"identities":               []devIdentity{id},
-				"privateDataOrganizations": privateDataOrgs,
-				"trustAnchor":              anchorPath,
-				"commitTimeout":            "15s",
-				"submitDeadline":           "2m",
-			},
-		}
-		y, err := yaml.Marshal(doc)
-		if err != nil {
-			return err
-		}
-		header := fmt.Sprintf("# tokentrail configuration of %s's own node on the development Fabric\n"+
-			"# network; written by `tokentrail fabric dev-config`. It holds only %s's\n"+
-			"# signing identity and API key (its hash; the key is in dev-credentials.json).\n", me.MSPID, me.MSPID)
-		if err := writeFileAtomic(filepath.Join(odir, "tokentrail.yaml"), append([]byte(header), y...), 0o600); err != nil {
-			return err
-		}
-		creds := auth.DevCredentials{Organizations: []auth.DevCredential{{MSPID: me.MSPID, Roles: me.Roles, APIKey: key}}}
-		if err := auth.WriteDevCredentials(filepath.Join(odir, auth.DevCredentialsFile), creds); err != nil {
+		if err := writeOrgConfig(filepath.Join(dir, me.MSPID), orgs, me, id, profiles[me.MSPID], channel, chaincode, anchor); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeOrgConfig writes one organisation's node configuration into odir
+// (see writeOrgConfigs): me among the members orgs, signing as id.
+func writeOrgConfig(odir string, orgs []auth.Organization, me auth.Organization, id devIdentity, profile, channel, chaincode string, anchor []byte) error {
+	if err := os.MkdirAll(odir, 0o700); err != nil {
+		return err
+	}
+	key, err := auth.NewKey()
+	if err != nil {
+		return err
+	}
+	var members []devOrg
+	for _, o := range orgs {
+		m := devOrg{MSPID: o.MSPID, Name: o.Name, Roles: o.Roles, Region: o.Region, APIKeys: []devAPIKey{}}
+		if o.MSPID == me.MSPID {
+			m.APIKeys = []devAPIKey{{Label: "own node, development network", SHA256: auth.HashKey(key)}}
+		}
+		members = append(members, m)
+	}
+	anchorPath := filepath.Join(odir, "trust-anchor.pem")
+	if err := writeFileAtomic(anchorPath, anchor, 0o644); err != nil {
+		return err
+	}
+	doc := map[string]any{
+		"organizations": members,
+		"fabric": map[string]any{
+			"channel":                  channel,
+			"chaincode":                chaincode,
+			"connectionProfile":        profile,
+			"identities":               []devIdentity{id},
+			"privateDataOrganizations": privateDataOrgs,
+			"trustAnchor":              anchorPath,
+			"commitTimeout":            "15s",
+			"submitDeadline":           "2m",
+		},
+	}
+	y, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	header := fmt.Sprintf("# tokentrail configuration of %s's own node on the development Fabric\n"+
+		"# network; written by `tokentrail fabric dev-config` (or `add-org node-config`).\n"+
+		"# It holds only %s's signing identity and API key (its hash; the key is in\n"+
+		"# dev-credentials.json).\n", me.MSPID, me.MSPID)
+	if err := writeFileAtomic(filepath.Join(odir, "tokentrail.yaml"), append([]byte(header), y...), 0o600); err != nil {
+		return err
+	}
+	creds := auth.DevCredentials{Organizations: []auth.DevCredential{{MSPID: me.MSPID, Roles: me.Roles, APIKey: key}}}
+	return auth.WriteDevCredentials(filepath.Join(odir, auth.DevCredentialsFile), creds)
 }
 
 // registersConsortium reports whether a node with this configuration

@@ -39,8 +39,8 @@ const (
 
 // netOrg is a channel member.
 type netOrg struct {
-	Name    string // lower case: regulator
-	Gateway string // the organisation whose peer it submits through
+	Name    string `json:"name"`    // lower case: regulator
+	Gateway string `json:"gateway"` // the organisation whose peer it submits through
 }
 
 // The channel members, in the order the script lists them. Members without a
@@ -557,13 +557,13 @@ func (l netLayout) connectionProfilePath(org string) string {
 	return filepath.Join(l.Dev, "connection-"+org+".yaml")
 }
 
-func (l netLayout) networkFile(chaincodes map[string]nfChaincode) netFile {
+func (l netLayout) networkFile(chaincodes map[string]nfChaincode, members []netOrg) netFile {
 	nf := netFile{
 		Channel: l.Channel, Chaincode: l.Chaincode, OrdererType: l.OrdererType, Chaincodes: chaincodes,
 		Organizations: map[string]nfOrg{}, Peers: map[string]nfPeer{}, Orderers: map[string]nfOrderer{},
 		OrdererOrganizations: map[string]nfOrdererOrg{},
 	}
-	for _, o := range netOrgs {
+	for _, o := range members {
 		um, am := l.userMSP(o.Name), l.adminMSP(o.Name)
 		dom := o.Name + "." + netDomain
 		nf.Organizations[mspOf(o.Name)] = nfOrg{
@@ -705,15 +705,14 @@ func (l netLayout) connectionProfile(nf netFile, org string) connectionProfile {
 		}
 	}
 	cp.Channels[l.Channel] = ch
-	for _, o := range netOrgs {
-		co := cpOrg{MSPID: mspOf(o.Name), Peers: []string{}, CertificateAuthorities: []string{}}
-		if o.Gateway == o.Name {
+	for _, o := range nf.Organizations {
+		co := cpOrg{MSPID: o.MSPID, Peers: []string{}, CertificateAuthorities: []string{}}
+		if o.HasPeer {
 			co.Peers = []string{peerName(o.Name)}
 		}
 		if o.Name == org {
-			no := nf.Organizations[mspOf(o.Name)]
-			co.AdminPrivateKey = &cpPath{no.AdminKeyPath}
-			co.SignedCert = &cpPath{no.AdminCertPath}
+			co.AdminPrivateKey = &cpPath{o.AdminKeyPath}
+			co.SignedCert = &cpPath{o.AdminCertPath}
 		}
 		cp.Organizations[title(o.Name)] = co
 	}
@@ -788,9 +787,13 @@ func (l netLayout) writeAppFiles() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	nf := l.networkFile(cc)
+	members, err := l.members()
+	if err != nil {
+		return nil, err
+	}
+	nf := l.networkFile(cc, members)
 	var written []string
-	for _, o := range netOrgs {
+	for _, o := range members {
 		b, err := marshalYAML("", l.connectionProfile(nf, o.Name))
 		if err != nil {
 			return nil, err

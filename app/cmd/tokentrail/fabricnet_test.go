@@ -43,7 +43,7 @@ func TestNetLayoutPorts(t *testing.T) {
 				t.Errorf("peer of %s at %d, want %d", org, p, 9150+10*i)
 			}
 		}
-		nf := l.networkFile(nil)
+		nf := l.networkFile(nil, netOrgs)
 		var ports []string
 		for _, o := range nf.Orderers {
 			ports = append(ports, o.Address, o.AdminAddress, o.Operations)

@@ -90,7 +90,13 @@ func (h netHosts) hubAddress() string   { return h.Subnet + ".1" }
 func (l netLayout) hosts() []netHost {
 	h := *l.Hosts
 	var out []netHost
-	for i, o := range netOrgs {
+	// Members added to the channel since (add-org) get hosts too; an
+	// unreadable list is reported by writeHostsFiles.
+	members, err := l.members()
+	if err != nil {
+		members = netOrgs
+	}
+	for i, o := range members {
 		out = append(out, netHost{
 			Org: o.Name, MSPID: mspOf(o.Name), Namespace: h.Prefix + "-" + o.Name, Link: h.Prefix + "-" + o.Name,
 			Address: h.Subnet + "." + strconv.Itoa(11+i), Name: "host." + o.Name + "." + netDomain, NodeIndex: i,
@@ -402,6 +408,9 @@ func (l netLayout) hostsList() []byte {
 // writeHostsFiles writes DEV/hosts/{hosts.txt,toxiproxy.json,consortium
 // files}, DEV/hosts/etc/<namespace>/hosts and DEV/consortium.json.
 func (l netLayout) writeHostsFiles() ([]string, error) {
+	if _, err := l.members(); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(l.Dev, "hosts")
 	var written []string
 	write := func(path string, b []byte, mode os.FileMode) error {
