@@ -664,8 +664,23 @@ func setStatus(t *txn, args []byte, typ string) (any, error) {
 	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
-// purgeTerms removes the private terms of every trade of a batch.
+// purgeTerms removes the private terms of every trade of a batch, found in
+// the batch's trade index (formats 1 and 2) or its history (format 3).
 func (t *txn) purgeTerms(batchID string) error {
+	chunked, err := t.chunked()
+	if err != nil {
+		return err
+	}
+	if chunked {
+		prefix := join(kHistory+batchID, "")
+		return t.st.Range(prefix, prefixEnd(prefix), func(k string, v []byte) (bool, error) {
+			e, ok, err := tradedEvent(k, v)
+			if ok {
+				t.purges[join(kTerms+e.Traded.Exchange, e.Traded.TradeID)] = true
+			}
+			return err == nil, err
+		})
+	}
 	prefix := join(kBatchTrade+batchID, "")
 	return t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
 		var tr Trade
