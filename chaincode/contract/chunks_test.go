@@ -153,3 +153,43 @@ func TestChunkLayoutReadsAsKeyPerTrade(t *testing.T) {
 		t.Error("no answer shows terms: the scenario reads nothing private")
 	}
 }
+
+// A chunk of a format this contract does not know is never read as another:
+// the trade list refuses it, naming both formats; the price index skips it
+// and counts it in the regulator's skipped.
+func TestUnknownChunkFormatRefused(t *testing.T) {
+	l := newPrivLedger(t)
+	if _, err := l.trade("t1", sameTerms, salt(1)); err != nil {
+		t.Fatal(err)
+	}
+	pk := l.priceKeys()
+	if len(pk) != 1 {
+		t.Fatalf("price chunks %v", pk)
+	}
+	tk := "tt/" + strings.TrimPrefix(pk[0], "price/")
+	if l.Public(tk) == nil {
+		t.Fatalf("no trade chunk at %s", tk)
+	}
+	newer := func(v []byte) []byte { return []byte(strings.Replace(string(v), `{"format":3,`, `{"format":4,`, 1)) }
+	l.SetRaw(false, tk, newer(l.Public(tk)))
+	l.SetRaw(true, pk[0], newer(l.Private(pk[0])))
+	_, err := l.Evaluate("RegulatorMSP", contract.FnListTrades, []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "format 4") || !strings.Contains(err.Error(), "format 3") {
+		t.Fatalf("a trade chunk of format 4: %v", err)
+	}
+	out, err := l.Evaluate("RegulatorMSP", contract.FnPrices, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p contract.Prices
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Skipped != 1 || len(p.Buckets) != 0 {
+		t.Fatalf("a price chunk of format 4: %s", out)
+	}
+	// The batch's own list reads the trade records, which are unchanged.
+	if _, err := l.Evaluate("RegulatorMSP", contract.FnListTrades, []byte(`{"batchId":"b"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
