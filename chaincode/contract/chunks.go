@@ -247,6 +247,32 @@ func (t *txn) batchTrades(batchID string) ([]Trade, error) {
 	return out, nil
 }
 
+// batchCirculations returns a batch's CIRCULATED events in the order they
+// were recorded: from its circulation index (formats 1 and 2) or its
+// history (format 3, which keeps no such index).
+func (t *txn) batchCirculations(batchID string) ([]Event, error) {
+	chunked, err := t.chunked()
+	if err != nil {
+		return nil, err
+	}
+	out := []Event{}
+	prefix := join(kCirculation+batchID, "")
+	if chunked {
+		prefix = join(kHistory+batchID, "")
+	}
+	err = t.st.Range(prefix, prefixEnd(prefix), func(k string, v []byte) (bool, error) {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return false, fmt.Errorf("decode %s: %w", k, err)
+		}
+		if e.Type == EventCirculated {
+			out = append(out, e)
+		}
+		return true, nil
+	})
+	return out, err
+}
+
 // tradedEvent decodes a history entry and reports whether it is a trade.
 func tradedEvent(key string, v []byte) (Event, bool, error) {
 	var e Event

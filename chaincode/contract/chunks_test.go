@@ -21,6 +21,13 @@ func layoutScenario(t *testing.T, format int) []string {
 		l.SetRaw(false, "meta/format", []byte(fmt.Sprint(format)))
 	}
 	var answers []string
+	l.must("RegulatorMSP", contract.FnRegisterParticipant, contract.RegisterParticipantRequest{MSPID: "ProcessorMSP",
+		Name: "Processor", Roles: []string{"processor"}, Region: "CN"}, nil)
+	// Circulations, one of them for a time only: impact lists them.
+	l.must("ProviderMSP", contract.FnCirculate, contract.CirculateRequest{BatchID: "b", To: "ProcessorMSP",
+		Purpose: "model-training", AccessMode: "copy", ExpiresAt: "2026-03-02T00:00:00Z"}, nil)
+	l.must("ProviderMSP", contract.FnCirculate, contract.CirculateRequest{BatchID: "b", To: "AuditorMSP",
+		Purpose: "model-training", AccessMode: "copy"}, nil)
 	for i := 0; i < 3; i++ {
 		tm := sameTerms
 		tm.UnitPrice = 10 + float64(i)
@@ -131,8 +138,8 @@ func byTime(t *testing.T, list string) string {
 	return string(b)
 }
 
-// A ledger in trade chunks (format 3) and one with a key per trade (format
-// 2) give the same answers to every query, page by page, before and after
+// A ledger in trade chunks without trade and circulation indexes (format 3)
+// and one with a key per trade (format 2) give the same answers to every query, page by page, before and after
 // the batch's retirement purges its terms.
 func TestChunkLayoutReadsAsKeyPerTrade(t *testing.T) {
 	chunked, perKey := layoutScenario(t, contract.FormatVersion), layoutScenario(t, 2)
@@ -148,6 +155,9 @@ func TestChunkLayoutReadsAsKeyPerTrade(t *testing.T) {
 			from := max(0, d-200)
 			t.Errorf("answer %d differs at byte %d:\nchunks:    …%s\nkey/trade: …%s", i, d, a[from:min(len(a), d+200)], b[from:min(len(b), d+200)])
 		}
+	}
+	if !strings.Contains(strings.Join(chunked, ""), `"circulations":[{`) {
+		t.Error("impact lists no circulation: the scenario compares none")
 	}
 	if !strings.Contains(chunked[len(chunked)/2], `"unitPrice"`) && !strings.Contains(strings.Join(chunked, ""), `"terms"`) {
 		t.Error("no answer shows terms: the scenario reads nothing private")

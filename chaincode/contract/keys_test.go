@@ -44,7 +44,7 @@ func TestKeysPerEvent(t *testing.T) {
 	wants := map[string][2]string{
 		"collect":                          {"b:1 c:1 ev:1 h:1 o:1 s:1 | ", "b:1 c:1 ev:1 h:1 o:1 s:1 | "},
 		"process (one input, two outputs)": {"b:3 c:2 ch:2 ev:1 h:3 o:2 pa:2 s:2 | ", "b:3 c:2 ch:2 ev:1 h:3 o:2 pa:2 s:2 | "},
-		"circulate":                        {"b:1 c:1 ci:1 ev:1 h:1 | ", "b:1 c:1 ci:1 ev:1 h:1 | "},
+		"circulate":                        {"b:1 c:1 ev:1 h:1 | ", "b:1 c:1 ci:1 ev:1 h:1 | "},
 		"trade":                            {"b:1 c:1 ev:1 h:1 t:1 tt:1 | price:1 terms:1", "b:1 bt:1 c:1 ev:1 h:1 t:1 tt:1 | price:1 terms:1"},
 		"bulk trades (10 on one batch)":    {"b:1 ev:10 h:10 t:10 tt:1 | price:1 terms:10", "b:1 bt:10 ev:10 h:10 t:10 tt:10 | price:10 terms:10"},
 	}

@@ -106,7 +106,7 @@ func (t *txn) checkFormat() error {
 	if t.format != 0 {
 		return nil
 	}
-	b, err := t.st.Get(kFormat)
+	b, err := t.get(kFormat)
 	if err != nil {
 		return err
 	}

@@ -378,14 +378,7 @@ func impact(t *txn, args []byte) (any, error) {
 		}
 		ib := ImpactBatch{Distance: d, BatchID: b.ID, Name: b.Name, Owner: b.Owner, Status: b.Status, Custodians: b.Custodians,
 			Circulations: []Event{}, Trades: []Trade{}}
-		prefix := join(kCirculation+b.ID, "")
-		visitErr = t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
-			var e Event
-			err := json.Unmarshal(v, &e)
-			ib.Circulations = append(ib.Circulations, e)
-			return err == nil, err
-		})
-		if visitErr != nil {
+		if ib.Circulations, visitErr = t.batchCirculations(b.ID); visitErr != nil {
 			return
 		}
 		if ib.Trades, visitErr = t.batchTrades(b.ID); visitErr != nil {
