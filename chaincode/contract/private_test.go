@@ -219,6 +219,9 @@ func TestNewerFormatRefused(t *testing.T) {
 	check("prices", err)
 	_, err = l.Evaluate("RegulatorMSP", contract.FnImpact, []byte(`{"id":"b"}`))
 	check("impact", err)
+	_, err = l.submit("ProviderMSP", contract.FnCirculate, contract.CirculateRequest{BatchID: "b", To: "AuditorMSP",
+		Purpose: "model-training", AccessMode: "copy"}, nil)
+	check("a circulation", err)
 	_, err = l.submit("ProviderMSP", contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
 	check("a retirement", err)
 }
