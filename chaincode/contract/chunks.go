@@ -175,6 +175,18 @@ func (t *txn) pageOverEntries(prefix, start, end, token string, size int, expand
 		if err != nil {
 			return false, err
 		}
+		if len(entries) == 0 {
+			// A stored value with nothing to list (a batch's event that
+			// is not a trade) still counts as scanned and moves the page
+			// on, as in pageOver.
+			if taken == size || scanned == maxScan {
+				next = encodeToken(last)
+				return false, nil
+			}
+			scanned++
+			last = k
+			return true, nil
+		}
 		for _, e := range entries {
 			if resume != "" && e.key <= resume {
 				continue

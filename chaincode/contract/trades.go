@@ -266,11 +266,8 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, salt []
 		Format: pricePointFormat, Exchange: t.caller, Seller: req.Seller, Buyer: req.Buyer}
 	pp.Salt = priceSalt(salt)
 	pb, _ := json.Marshal(pp)
-	if t.format >= formatChunks {
-		// The time index and the price point go into the transaction's
-		// chunk documents; the batch's history is its trade index.
-		t.addToChunk(e.EventID, trb, pb)
-	} else {
+	chunked := t.format >= formatChunks
+	if !chunked {
 		tk := t.now.Format(timeKeyLayout)
 		t.put(join(kBatchTrade+b.ID, seqKey(e.Seq)), trb)
 		t.put(join(kTradeTime+tk, e.EventID), trb)
@@ -278,6 +275,11 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, salt []
 	}
 	if err := t.saveBatch(&old, b); err != nil {
 		return nil, err
+	}
+	if chunked {
+		// The time index and the price point go into the transaction's
+		// chunk documents; the batch's history is its trade index.
+		t.addToChunk(e.EventID, trb, pb)
 	}
 	return &WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
