@@ -15,13 +15,17 @@ import (
 // what is looked up by its own ID: the trade record t/<exchange>/<tradeId>
 // (idempotency), the event h/<batch>/<seq> and ev/<eventId>, and the terms
 // terms/<exchange>/<tradeId>, which retirement purges one trade at a time.
+// Format 3 keeps no circulation index (ci/) either: a batch's circulations
+// are the CIRCULATED events of its history.
 // See docs/design/XXXX-fewer-keys-per-event.md and docs/data-model.md.
 //
 // A ledger keeps the layout of the version it was bootstrapped with: one of
-// format 1 or 2 goes on writing and reading a key per trade, so no ledger
-// mixes the two layouts where a reader would have to guess.
+// format 1 or 2 goes on writing and reading a key per trade and per
+// circulation, so no ledger mixes the two layouts where a reader would have
+// to guess.
 
-// formatChunks is the first ledger format version with trade chunks.
+// formatChunks is the first ledger format version with trade chunks and
+// without the per-batch trade and circulation indexes.
 const formatChunks = 3
 
 // chunkPart ends the key of a chunk document: tt/<time>/<eventId>/chunk and
