@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -180,15 +179,10 @@ func (t *txn) migrateBatch(b *Batch) error {
 	// Only circulations can set an expiry: without one that has, the
 	// record needs no more than its version.
 	limited := false
-	prefix := join(kCirculation+b.ID, "")
-	err := t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
-		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
-			return false, err
-		}
-		limited = e.Circulated != nil && e.Circulated.ExpiresAt != ""
-		return !limited, nil
-	})
+	circulations, err := t.batchCirculations(b.ID)
+	for _, e := range circulations {
+		limited = limited || (e.Circulated != nil && e.Circulated.ExpiresAt != "")
+	}
 	if err != nil {
 		return fmt.Errorf("migrate batch %s from format 1: %w", b.ID, err)
 	}

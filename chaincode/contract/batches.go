@@ -499,6 +499,12 @@ func circulate(t *txn, args []byte) (any, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
+	// What a circulation reads first — the batch, the recipient and the
+	// ledger's format (which says whether it keeps a circulation index) —
+	// in one batched call.
+	if err := t.prefetch([]string{kBatch + req.BatchID, kParticipant + req.To, kFormat}); err != nil {
+		return nil, err
+	}
 	b, err := t.readable(actor, "batchId", req.BatchID)
 	if err != nil {
 		return nil, err
@@ -528,8 +534,16 @@ func circulate(t *txn, args []byte) (any, error) {
 	if e, err = t.record(&old, b, e); err != nil {
 		return nil, err
 	}
-	if err := t.putJSON(join(kCirculation+b.ID, seqKey(e.Seq)), e); err != nil {
+	chunked, err := t.chunked()
+	if err != nil {
 		return nil, err
+	}
+	if !chunked {
+		// Formats 1 and 2 index a batch's circulations; format 3 finds them
+		// in its history.
+		if err := t.putJSON(join(kCirculation+b.ID, seqKey(e.Seq)), e); err != nil {
+			return nil, err
+		}
 	}
 	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
@@ -664,8 +678,23 @@ func setStatus(t *txn, args []byte, typ string) (any, error) {
 	return WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }
 
-// purgeTerms removes the private terms of every trade of a batch.
+// purgeTerms removes the private terms of every trade of a batch, found in
+// the batch's trade index (formats 1 and 2) or its history (format 3).
 func (t *txn) purgeTerms(batchID string) error {
+	chunked, err := t.chunked()
+	if err != nil {
+		return err
+	}
+	if chunked {
+		prefix := join(kHistory+batchID, "")
+		return t.st.Range(prefix, prefixEnd(prefix), func(k string, v []byte) (bool, error) {
+			e, ok, err := tradedEvent(k, v)
+			if ok {
+				t.purges[join(kTerms+e.Traded.Exchange, e.Traded.TradeID)] = true
+			}
+			return err == nil, err
+		})
+	}
 	prefix := join(kBatchTrade+batchID, "")
 	return t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
 		var tr Trade

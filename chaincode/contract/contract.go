@@ -142,6 +142,11 @@ type txn struct {
 	// (see prefetch); nil values record absent keys.
 	fetched map[string][]byte
 	format  int // the ledger's data format version, once read; see checkFormat
+	// The trades this transaction recorded, for its chunk documents (format
+	// 3, see chunks.go): their public records and price points, and the
+	// first one's event ID.
+	chunkTrades, chunkPoints [][]byte
+	chunkFirst               string
 }
 
 func newTxn(st State) (*txn, error) {

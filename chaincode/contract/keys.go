@@ -20,13 +20,17 @@ const (
 	kOwner       = "o/"  // o/<owner>/<batch>
 	kSector      = "s/"  // s/<sector>/<batch>
 	kCustody     = "c/"  // c/<custodian>/<batch>
-	kCirculation = "ci/" // ci/<batch>/<seq>     → Event
+	kCirculation = "ci/" // ci/<batch>/<seq>     → Event (formats 1 and 2 only)
 	kTrade       = "t/"  // t/<exchange>/<tradeId> → tradeRecord
-	kBatchTrade  = "bt/" // bt/<batch>/<seq>     → Trade
-	kTradeTime   = "tt/" // tt/<time>/<eventId>  → Trade
+	kBatchTrade  = "bt/" // bt/<batch>/<seq>     → Trade (formats 1 and 2 only)
+	// tt/<time>/<eventId>/chunk → tradeChunk (format 3);
+	// tt/<time>/<eventId> → Trade (formats 1 and 2)
+	kTradeTime = "tt/"
 	// Private (TermsCollection).
 	kTerms = "terms/" // terms/<exchange>/<tradeId> → termsRecord (salted)
-	kPrice = "price/" // price/<time>/<eventId>   → pricePoint (salted)
+	// price/<time>/<eventId>/chunk → priceChunk (format 3);
+	// price/<time>/<eventId> → pricePoint (formats 1 and 2); salted
+	kPrice = "price/"
 )
 
 // present is the value of index keys: Fabric treats an empty value as a

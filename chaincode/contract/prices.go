@@ -315,15 +315,15 @@ func prices(t *txn, args []byte) (any, error) {
 	if err := t.checkFormat(); err != nil {
 		return nil, err
 	}
-	err = t.st.RangePrivate(TermsCollection, start, end, func(k string, v []byte) (bool, error) {
+	add := func(k string, v []byte) {
 		x, ok := readPoint(k, v)
 		if !ok {
 			skipped++
-			return true, nil
+			return
 		}
 		if (req.Sector != "" && x.pp.Sector != req.Sector) || (req.Modality != "" && x.pp.Modality != req.Modality) ||
 			(req.Currency != "" && x.pp.Currency != req.Currency) {
-			return true, nil
+			return
 		}
 		var cs, ce string
 		if req.Interval == IntervalWindow {
@@ -341,6 +341,23 @@ func prices(t *txn, args []byte) (any, error) {
 		c.pts = append(c.pts, x)
 		dk := join(periodStart(IntervalDay, x.ts).Format(time.RFC3339), x.pp.Sector, x.pp.Modality, x.pp.Currency)
 		days[dk] = append(days[dk], x)
+	}
+	err = t.st.RangePrivate(TermsCollection, start, end, func(k string, v []byte) (bool, error) {
+		if !isChunkKey(k) {
+			add(k, v)
+			return true, nil
+		}
+		// A chunk holds a transaction's points, each read and checked on
+		// its own as a point of its own key would be. A chunk the contract
+		// cannot read (undecodable, or of a newer format) is skipped as one.
+		var c priceChunk
+		if err := json.Unmarshal(v, &c); err != nil || c.Format != formatChunks {
+			skipped++
+			return true, nil
+		}
+		for i, pv := range c.Points {
+			add(entryKey(k, i), pv)
+		}
 		return true, nil
 	})
 	if err != nil {

@@ -19,10 +19,13 @@ import (
 
 // FormatVersion is the version of the data the contract writes. Version 1
 // kept private values without a salt; version 2 keeps a salt in every
-// private value. Bootstrap records the version under meta/format; a ledger
-// without that key was bootstrapped by version 1, and its unsalted values
-// are still read as version-1 values.
-const FormatVersion = 2
+// private value; version 3 keeps a transaction's trades in one public and
+// one private chunk document and no per-batch trade index (chunks.go).
+// Bootstrap records the version under meta/format; a ledger without that
+// key was bootstrapped by version 1, and its unsalted values are still read
+// as version-1 values. A ledger keeps the layout of its version: the
+// contract writes a key per trade on a ledger of version 1 or 2.
+const FormatVersion = 3
 
 // formatVersionV1 is the version of a ledger that records none.
 const formatVersionV1 = 1
@@ -103,7 +106,7 @@ func (t *txn) checkFormat() error {
 	if t.format != 0 {
 		return nil
 	}
-	b, err := t.st.Get(kFormat)
+	b, err := t.get(kFormat)
 	if err != nil {
 		return err
 	}

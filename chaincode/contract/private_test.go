@@ -19,12 +19,13 @@ import (
 type privLedger struct {
 	t *testing.T
 	*contracttest.MemLedger
+	Clock *contracttest.Clock
 }
 
 func newPrivLedger(t *testing.T) *privLedger {
 	t.Helper()
 	clock := contracttest.NewClock()
-	l := &privLedger{t, contracttest.NewMemLedger(clock.Now)}
+	l := &privLedger{t, contracttest.NewMemLedger(clock.Now), clock}
 	l.must("RegulatorMSP", contract.FnBootstrap, contract.BootstrapRequest{Name: "Regulator", Region: "CN"}, nil)
 	for _, p := range []contract.RegisterParticipantRequest{
 		{MSPID: "ProviderMSP", Name: "Provider", Roles: []string{"provider"}, Region: "CN"},
@@ -85,7 +86,8 @@ func (l *privLedger) priceKeys() []string {
 		for _, ev := range w.Events {
 			if ev.Type == contract.EventTraded {
 				ts, _ := time.Parse(time.RFC3339Nano, ev.Timestamp)
-				out = append(out, "price/"+ts.UTC().Format("2006-01-02T15:04:05.000000000Z")+"/"+ev.EventID)
+				// Each single trade is its transaction's chunk.
+				out = append(out, "price/"+ts.UTC().Format("2006-01-02T15:04:05.000000000Z")+"/"+ev.EventID+"/chunk")
 			}
 		}
 	}
@@ -134,7 +136,15 @@ func TestIdenticalTermsUnrelatedCommitments(t *testing.T) {
 		out, _ := json.Marshal(m)
 		return string(out)
 	}
-	if strip(a) != strip(b) || strip(pa) == "" {
+	// A chunk of one trade holds its one point.
+	point := func(v []byte) []byte {
+		var c struct{ Points []json.RawMessage }
+		if err := json.Unmarshal(v, &c); err != nil || len(c.Points) != 1 {
+			t.Fatalf("price chunk %s: %v", v, err)
+		}
+		return c.Points[0]
+	}
+	if strip(a) != strip(b) || strip(point(pa)) == "" || strip(point(pb)) == "" {
 		t.Fatalf("values differ beyond the salt: %s / %s", a, b)
 	}
 }
@@ -143,13 +153,14 @@ func TestIdenticalTermsUnrelatedCommitments(t *testing.T) {
 // meta/format: they are read as they are, and a replay compares with them.
 func TestFormatV1TermsStillRead(t *testing.T) {
 	l := newPrivLedger(t)
+	// Rewrite the ledger as version 1 left it: no meta/format, and (below)
+	// unsalted terms.
+	l.SetRaw(false, "meta/format", nil)
 	if _, err := l.trade("old", sameTerms, salt(1)); err != nil {
 		t.Fatal(err)
 	}
-	// Rewrite the ledger as version 1 left it.
 	v1, _ := json.Marshal(sameTerms)
 	l.SetRaw(true, "terms/ExchangeMSP/old", v1)
-	l.SetRaw(false, "meta/format", nil)
 	out, err := l.Evaluate("RegulatorMSP", contract.FnListTrades, []byte(`{"batchId":"b"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -186,11 +197,12 @@ func TestNewerFormatRefused(t *testing.T) {
 	if _, err := l.trade("t0", sameTerms, salt(0)); err != nil {
 		t.Fatal(err)
 	}
-	l.SetRaw(false, "meta/format", []byte("3"))
+	newer := contract.FormatVersion + 1
+	l.SetRaw(false, "meta/format", []byte(fmt.Sprint(newer)))
 	check := func(what string, err error) {
 		t.Helper()
-		if err == nil || !strings.Contains(err.Error(), "version 3") || !strings.Contains(err.Error(), fmt.Sprintf("version %d", contract.FormatVersion)) {
-			t.Fatalf("%s on a format-3 ledger: %v", what, err)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", newer)) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", contract.FormatVersion)) {
+			t.Fatalf("%s on a format-%d ledger: %v", what, newer, err)
 		}
 		var ce *contract.Error
 		if errors.As(err, &ce) {
@@ -201,8 +213,17 @@ func TestNewerFormatRefused(t *testing.T) {
 	check("a trade", err)
 	_, err = l.Evaluate("RegulatorMSP", contract.FnListTrades, []byte(`{"batchId":"b"}`))
 	check("trades", err)
+	_, err = l.Evaluate("RegulatorMSP", contract.FnListTrades, []byte(`{}`))
+	check("trades by time", err)
 	_, err = l.Evaluate("RegulatorMSP", contract.FnPrices, []byte(`{}`))
 	check("prices", err)
+	_, err = l.Evaluate("RegulatorMSP", contract.FnImpact, []byte(`{"id":"b"}`))
+	check("impact", err)
+	_, err = l.submit("ProviderMSP", contract.FnCirculate, contract.CirculateRequest{BatchID: "b", To: "AuditorMSP",
+		Purpose: "model-training", AccessMode: "copy"}, nil)
+	check("a circulation", err)
+	_, err = l.submit("ProviderMSP", contract.FnRetire, contract.StatusRequest{BatchID: "b", Reason: "other"}, nil)
+	check("a retirement", err)
 }
 
 // Bootstrap records the format version.

@@ -378,23 +378,12 @@ func impact(t *txn, args []byte) (any, error) {
 		}
 		ib := ImpactBatch{Distance: d, BatchID: b.ID, Name: b.Name, Owner: b.Owner, Status: b.Status, Custodians: b.Custodians,
 			Circulations: []Event{}, Trades: []Trade{}}
-		prefix := join(kCirculation+b.ID, "")
-		visitErr = t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
-			var e Event
-			err := json.Unmarshal(v, &e)
-			ib.Circulations = append(ib.Circulations, e)
-			return err == nil, err
-		})
-		if visitErr != nil {
+		if ib.Circulations, visitErr = t.batchCirculations(b.ID); visitErr != nil {
 			return
 		}
-		prefix = join(kBatchTrade+b.ID, "")
-		visitErr = t.st.Range(prefix, prefixEnd(prefix), func(_ string, v []byte) (bool, error) {
-			var tr Trade
-			err := json.Unmarshal(v, &tr)
-			ib.Trades = append(ib.Trades, tr)
-			return err == nil, err
-		})
+		if ib.Trades, visitErr = t.batchTrades(b.ID); visitErr != nil {
+			return
+		}
 		out.Batches = append(out.Batches, ib)
 		out.Holders = append(out.Holders, b.Custodians...)
 		out.CirculationCount += len(ib.Circulations)
@@ -471,12 +460,39 @@ func listTrades(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	chunked, err := t.chunked()
+	if err != nil {
+		return nil, err
+	}
 	var prefix, start, end string
+	expand := tradeEntries
 	if req.BatchID != "" {
 		if _, err := t.visibleBatch(p, "batchId", req.BatchID); err != nil {
 			return nil, err
 		}
 		prefix = join(kBatchTrade+req.BatchID, "")
+		if chunked {
+			// The batch's trades are the TRADED events of its history,
+			// whose records are read by trade ID.
+			prefix = join(kHistory+req.BatchID, "")
+			expand = func(k string, v []byte) ([]entry, error) {
+				e, ok, err := tradedEvent(k, v)
+				if err != nil || !ok {
+					return nil, err
+				}
+				rk := join(kTrade+e.Traded.Exchange, e.Traded.TradeID)
+				rv, err := t.get(rk)
+				if err != nil {
+					return nil, err
+				}
+				tr, err := tradeOfRecord(rk, rv, &e)
+				if err != nil {
+					return nil, err
+				}
+				b, err := json.Marshal(tr)
+				return []entry{{k, b}}, err
+			}
+		}
 		start, end = prefix, prefixEnd(prefix)
 	} else {
 		prefix, start, end = kTradeTime, kTradeTime, prefixEnd(kTradeTime)
@@ -490,7 +506,7 @@ func listTrades(t *txn, args []byte) (any, error) {
 	seeAll := hasAnyRole(p, RoleRegulator, RoleAuditor, RoleExchange)
 	cache := map[string]bool{}
 	items := []Trade{}
-	next, err := t.pageOver(prefix, start, end, req.PageToken, size, func(_ string, v []byte) (bool, error) {
+	next, err := t.pageOverEntries(prefix, start, end, req.PageToken, size, expand, func(_ string, v []byte) (bool, error) {
 		var tr Trade
 		if err := json.Unmarshal(v, &tr); err != nil {
 			return false, err

@@ -95,6 +95,7 @@ func recordTrade(t *txn, args []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.writeChunk()
 	return res, nil
 }
 
@@ -172,6 +173,7 @@ func recordTrades(t *txn, args []byte) (any, error) {
 		}
 		out.Results[i] = item
 	}
+	t.writeChunk()
 	return out, nil
 }
 
@@ -254,9 +256,6 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, salt []
 		return nil, fmt.Errorf("encode trade %s: %w", req.TradeID, err)
 	}
 	t.put(join(kTrade+t.caller, req.TradeID), encodeTradeRecord(trb, e.Seq))
-	t.put(join(kBatchTrade+b.ID, seqKey(e.Seq)), trb)
-	tk := t.now.Format(timeKeyLayout)
-	t.put(join(kTradeTime+tk, e.EventID), trb)
 	tb, err := encodeTermsRecord(terms, salt)
 	if err != nil {
 		return nil, err
@@ -267,9 +266,20 @@ func (t *txn) trade(actor *Participant, req *TradeRequest, terms *Terms, salt []
 		Format: pricePointFormat, Exchange: t.caller, Seller: req.Seller, Buyer: req.Buyer}
 	pp.Salt = priceSalt(salt)
 	pb, _ := json.Marshal(pp)
-	t.private[join(kPrice+tk, e.EventID)] = pb
+	chunked := t.format >= formatChunks
+	if !chunked {
+		tk := t.now.Format(timeKeyLayout)
+		t.put(join(kBatchTrade+b.ID, seqKey(e.Seq)), trb)
+		t.put(join(kTradeTime+tk, e.EventID), trb)
+		t.private[join(kPrice+tk, e.EventID)] = pb
+	}
 	if err := t.saveBatch(&old, b); err != nil {
 		return nil, err
+	}
+	if chunked {
+		// The time index and the price point go into the transaction's
+		// chunk documents; the batch's history is its trade index.
+		t.addToChunk(e.EventID, trb, pb)
 	}
 	return &WriteResult{Batch: t.viewBatch(actor, b), Event: &e}, nil
 }

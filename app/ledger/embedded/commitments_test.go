@@ -116,7 +116,9 @@ func TestEnumerationAttackOnWriteSetHash(t *testing.T) {
 	termsKey := "terms/" + orgExchange + "/t-1"
 	priceKey := ""
 	for k := range tx.privPuts[contract.TermsCollection] {
-		if strings.HasPrefix(k, "price/") && strings.HasSuffix(k, "/"+ev.EventID) {
+		// The trade's transaction holds one trade: its price point is the
+		// one entry of the transaction's price chunk.
+		if strings.HasPrefix(k, "price/") && strings.HasSuffix(k, "/"+ev.EventID+"/chunk") {
 			priceKey = k
 		}
 	}
@@ -137,7 +139,8 @@ func TestEnumerationAttackOnWriteSetHash(t *testing.T) {
 		tm.UnitPrice = float64(cents) / 100
 		pp := v1PricePoint{Sector: "healthcare", Modality: "text", Currency: "CNY", UnitPrice: tm.UnitPrice, Tokens: 1000,
 			Quality: 90, Time: ev.Timestamp}
-		return map[string][]byte{termsKey: mustJSON(t, tm), priceKey: mustJSON(t, pp)}
+		chunk := append(append([]byte(`{"format":3,"points":[`), mustJSON(t, pp)...), "]}"...)
+		return map[string][]byte{termsKey: mustJSON(t, tm), priceKey: chunk}
 	}
 	enumerate := func(target map[string]bool) int {
 		for cents := 0; cents <= 20_000; cents++ {
@@ -207,22 +210,34 @@ func TestFormatMigrationFromV1(t *testing.T) {
 	l := openTest(t, Config{Dir: dir, TxIDs: counterTxIDs("v1"), headerVersion: receipt.HeaderVersionUnsalted})
 	setupConsortium(t, l)
 	submit(t, l, orgProvider, contract.FnCollect, collectReq("b", 1), nil)
-	tm := contract.Terms{UnitPrice: 7.5, Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s"}
-	submit(t, l, orgExchange, contract.FnTrade, tradeReq("t-1", "b"), termsJSON(t, tm.UnitPrice))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Make the file what version 1 wrote: format byte 1, no meta/format in
-	// the state, unsalted terms.
+	// Make the file what version 1 wrote: no meta/format in the state (so
+	// the trade below is stored as version 1 stored it, a key per trade),
+	// then format byte 1 and unsalted terms.
 	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketState).Delete([]byte("meta/format"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	l = openTest(t, Config{Dir: dir, TxIDs: counterTxIDs("v1b"), headerVersion: receipt.HeaderVersionUnsalted})
+	tm := contract.Terms{UnitPrice: 7.5, Currency: "CNY", PriceUnit: "1M tokens", SettlementRef: "s"}
+	submit(t, l, orgExchange, contract.FnTrade, tradeReq("t-1", "b"), termsJSON(t, tm.UnitPrice))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(metaFormat, []byte{1}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketState).Delete([]byte("meta/format")); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketPrivate).Bucket([]byte(contract.TermsCollection)).Put([]byte("terms/"+orgExchange+"/t-1"), mustJSON(t, tm))

@@ -65,6 +65,15 @@ type MemLedger struct {
 	n       int
 	// Events holds each committed transaction's event payload, in order.
 	Events [][]byte
+	// LastWrites is the write set of the last committed transaction: the
+	// public keys it wrote or deleted and the private keys it wrote or
+	// purged, each sorted.
+	LastWrites WriteSet
+}
+
+// WriteSet names the keys one transaction wrote.
+type WriteSet struct {
+	Public, Private []string
 }
 
 // NewMemLedger returns an empty ledger whose transactions are stamped by clock.
@@ -86,6 +95,7 @@ func (m *MemLedger) Submit(org, fn string, args []byte, transient map[string][]b
 		return nil, err
 	}
 	st.commit()
+	m.LastWrites = WriteSet{Public: sortedKeys(st.puts), Private: sortedKeys(st.privPuts)}
 	if st.event != nil {
 		m.Events = append(m.Events, st.event)
 	}
@@ -266,6 +276,15 @@ func (x *memTx) SetEvent(name string, payload []byte) error {
 func (x *memTx) TxID() string               { return x.txID }
 func (x *memTx) TxTime() (time.Time, error) { return x.ts, nil }
 func (x *memTx) Creator() (string, error)   { return x.org, nil }
+
+func sortedKeys(kv map[string][]byte) []string {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 func (x *memTx) commit() {
 	for k, v := range x.puts {
