@@ -17,7 +17,7 @@ import (
 // terms/<exchange>/<tradeId>, which retirement purges one trade at a time.
 // Format 3 keeps no circulation index (ci/) either: a batch's circulations
 // are the CIRCULATED events of its history.
-// See docs/design/XXXX-fewer-keys-per-event.md and docs/data-model.md.
+// See docs/design/0027-fewer-keys-per-event.md and docs/data-model.md.
 //
 // A ledger keeps the layout of the version it was bootstrapped with: one of
 // format 1 or 2 goes on writing and reading a key per trade and per
