@@ -1,0 +1,181 @@
+package consortiumtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The faults that need hosts of their own: a partition (the hub side of a
+// host's link set down) and Toxiproxy's toxics on every proxied link.
+
+// partitionFault cuts org's host off for 20 s while the load runs, probing
+// its node directly, then heals it and measures how long its node takes to
+// answer as the others do.
+func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org string) string {
+	t.Helper()
+	h, ok := e.c.Host(org)
+	if !ok {
+		t.Fatalf("no host of %s", org)
+	}
+	healed := false
+	t.Cleanup(func() {
+		if !healed {
+			e.ctl(context.Background(), "heal", h.Org)
+		}
+	})
+	cut := e.nodes[org]
+	other := e.nodes["RegulatorMSP"]
+	e.must(t, "partition", h.Org)
+	began := time.Now()
+	// Probes through the cut-off node: a history read, the ledger info, a
+	// write (a batch of its own), /readyz.
+	probes := map[string]map[int]int{}
+	probe := func(kind string, r reply) {
+		if probes[kind] == nil {
+			probes[kind] = map[int]int{}
+		}
+		probes[kind][r.status]++
+		if p := r.refusalProblem(); p != "" {
+			t.Errorf("partition: %s through the cut-off node: %s", kind, p)
+		}
+	}
+	for i := 0; time.Since(began) < 20*time.Second; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second-time.Since(began)+time.Second)
+		probe("history", cut.do(pctx, "GET", eventsPath(ld.assessSeeds[i%len(ld.assessSeeds)]), nil))
+		probe("ledger", cut.do(pctx, "GET", "/api/v1/ledger", nil))
+		probe("readyz", cut.do(pctx, "GET", "/readyz", nil))
+		cancel()
+		time.Sleep(time.Second)
+	}
+	e.must(t, "heal", h.Org)
+	healed = true
+	healedAt := time.Now()
+
+	// Writes through the cut-off node: none may be acknowledged while it
+	// was cut off (its peer can reach no orderer and no other endorser).
+	ld.mu.Lock()
+	during := map[string]int{}
+	for _, w := range ld.writes {
+		if w.node != org || w.start.Before(began.Add(time.Second)) || w.end.After(healedAt) {
+			continue
+		}
+		during[fmt.Sprint(w.outcome, w.statuses)]++
+		if w.outcome == acked {
+			t.Errorf("partition: %s %s through the cut-off node was acknowledged (%s to %s) while it was cut off",
+				w.kind, w.key, w.start.Format("15:04:05.000"), w.end.Format("15:04:05.000"))
+		}
+	}
+	ld.mu.Unlock()
+
+	// Catch-up: the cut-off node reads the seed batches as the others do.
+	var paths []string
+	for _, b := range append(append([]string{}, ld.assessSeeds...), ld.tradeSeeds...) {
+		paths = append(paths, eventsPath(b))
+	}
+	var caught time.Duration
+	for time.Since(healedAt) < 90*time.Second {
+		snaps, err := takeAll(ctx, map[string]*node{org: cut, other.org: other}, paths)
+		if err == nil && len(differences(snaps, paths)) == 0 {
+			caught = time.Since(healedAt)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if caught == 0 {
+		t.Errorf("partition: %s's node did not read as the regulator's within 90 s of the heal", org)
+	}
+	return fmt.Sprintf("probes through the cut-off node %v; its writes while cut off %v; it read as the others %s after the heal",
+		probes, during, caught.Round(100*time.Millisecond))
+}
+
+// toxic is a Toxiproxy toxic as its HTTP API takes it.
+type toxic struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Stream     string         `json:"stream"`
+	Toxicity   float64        `json:"toxicity"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// linkToxics are put on every proxy for the toxics phase: 200 ± 50 ms each
+// way, 64 KB/s each way, and one connection in twenty reset 5 s after it
+// is made (a toxic's toxicity is drawn per connection).
+var linkToxics = []toxic{
+	{Name: "tt-latency-down", Type: "latency", Stream: "downstream", Toxicity: 1, Attributes: map[string]any{"latency": 200, "jitter": 50}},
+	{Name: "tt-latency-up", Type: "latency", Stream: "upstream", Toxicity: 1, Attributes: map[string]any{"latency": 200, "jitter": 50}},
+	{Name: "tt-bandwidth-down", Type: "bandwidth", Stream: "downstream", Toxicity: 1, Attributes: map[string]any{"rate": 64}},
+	{Name: "tt-bandwidth-up", Type: "bandwidth", Stream: "upstream", Toxicity: 1, Attributes: map[string]any{"rate": 64}},
+	{Name: "tt-reset", Type: "reset_peer", Stream: "upstream", Toxicity: 0.05, Attributes: map[string]any{"timeout": 5000}},
+}
+
+// toxiproxy calls the Toxiproxy HTTP API.
+func toxiproxy(ctx context.Context, base, method, path string, body any) ([]byte, int, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.StatusCode, err
+}
+
+// toxicsFault puts linkToxics on every proxy for 60 s and removes them (in
+// t.Cleanup too, should the test stop in between).
+func toxicsFault(ctx context.Context, t *testing.T, e *env) string {
+	t.Helper()
+	api := e.c.Hub.ToxiproxyAPI
+	if len(e.c.Proxies) == 0 {
+		t.Fatal("the consortium lists no Toxiproxy proxies")
+	}
+	remove := func() int {
+		left := 0
+		for _, p := range e.c.Proxies {
+			for _, tx := range linkToxics {
+				_, code, err := toxiproxy(context.Background(), api, "DELETE", "/proxies/"+url.PathEscape(p.Name)+"/toxics/"+tx.Name, nil)
+				if err != nil || (code != 204 && code != 404) {
+					left++
+				}
+			}
+		}
+		return left
+	}
+	t.Cleanup(func() {
+		if left := remove(); left > 0 {
+			t.Errorf("toxics: %d could not be removed", left)
+		}
+	})
+	for _, p := range e.c.Proxies {
+		for _, tx := range linkToxics {
+			b, code, err := toxiproxy(ctx, api, "POST", "/proxies/"+url.PathEscape(p.Name)+"/toxics", tx)
+			if err != nil || code != 200 {
+				t.Fatalf("toxic %s on %s: %d %v %s", tx.Name, p.Name, code, err, b)
+			}
+		}
+	}
+	on := time.Now()
+	time.Sleep(60 * time.Second)
+	if left := remove(); left > 0 {
+		t.Errorf("toxics: %d could not be removed", left)
+	}
+	return fmt.Sprintf("%d toxics on each of %d proxies for %.0f s", len(linkToxics), len(e.c.Proxies), time.Since(on).Seconds())
+}
