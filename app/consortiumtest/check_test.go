@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
@@ -183,10 +182,10 @@ type verdict struct {
 	acknowledgedLast time.Time
 }
 
-// check holds every node's snapshot against the load's record. Each failure
-// is reported through t.
-func (ld *load) check(t *testing.T, phase string, snaps map[string]snapshot) verdict {
-	t.Helper()
+// check holds every node's snapshot against the load's record and returns
+// what it found and every failure.
+func (ld *load) check(snaps map[string]snapshot) (verdict, []string) {
+	var failures []string
 	v := verdict{writes: map[string]map[string]int{}, refusedStatuses: map[int]int{}, reads: map[string]map[int]int{}, staleReads: map[string]int{}}
 	for _, w := range ld.writes {
 		if v.writes[w.kind] == nil {
@@ -207,8 +206,7 @@ func (ld *load) check(t *testing.T, phase string, snaps map[string]snapshot) ver
 		}
 	}
 	errorf := func(format string, a ...any) {
-		t.Helper()
-		t.Errorf("%s: "+format, append([]any{phase}, a...)...)
+		failures = append(failures, fmt.Sprintf(format, a...))
 	}
 	var reference map[string][]string // batch → event IDs, from the first node
 	for _, org := range sortedKeys(snaps) {
@@ -312,7 +310,7 @@ func (ld *load) check(t *testing.T, phase string, snaps map[string]snapshot) ver
 	for _, p := range ld.problems {
 		errorf("%s", p)
 	}
-	return v
+	return v, failures
 }
 
 func (v verdict) String() string {

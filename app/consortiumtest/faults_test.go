@@ -139,7 +139,10 @@ func TestConsortiumFaults(t *testing.T) {
 		for _, d := range diffs {
 			t.Errorf("%s: after 120 s the nodes still differ: %s", name, d)
 		}
-		v := ld.check(t, name, snaps)
+		v, failures := ld.check(snaps)
+		for _, f := range failures {
+			t.Errorf("%s: %s", name, f)
+		}
 		catchUp := time.Since(faultEnd) // the load's tail, its retries, then the nodes agreeing
 		figures = append(figures, figure{name, v, catchUp, extra})
 		t.Logf("%s: %s; %s; all nodes alike %s after the fault ended", name, v, extra, catchUp.Round(100*time.Millisecond))
