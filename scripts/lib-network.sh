@@ -56,11 +56,19 @@ DEFAULT_CC_POLICY="OutOf(2, 'RegulatorMSP.peer', 'ProviderMSP.peer', 'ExchangeMS
 # reused afterwards.
 
 load_ports() {
-  local saved="$DEV/ports.env" base otype
+  local saved="$DEV/ports.env" base otype hp hs
+  HOSTS_MODE=0
   if [[ -f "$saved" ]]; then
     base="$(sed -n 's/^FABRIC_BASE_PORT=//p' "$saved")"
     otype="$(sed -n 's/^ORDERER_TYPE=//p' "$saved")"
     otype="${otype:-raft}" # networks created before BFT was an option
+    hp="$(sed -n 's/^HOSTS_PREFIX=//p' "$saved")"
+    hs="$(sed -n 's/^HOSTS_SUBNET=//p' "$saved")"
+    if [[ -n "$hp" ]]; then
+      HOSTS_MODE=1 HOSTS_PREFIX_SET="$hp" HOSTS_SUBNET_SET="$hs"
+    elif [[ "${WANT_HOSTS:-0}" == 1 ]]; then
+      die "this network was made on one machine (no --hosts); run 'scripts/network.sh clean' before 'up --hosts'"
+    fi
     if [[ -n "${FABRIC_BASE_PORT:-}" && "$FABRIC_BASE_PORT" != "$base" ]]; then
       warn "FABRIC_BASE_PORT=$FABRIC_BASE_PORT ignored: this network was created with $base (run 'clean' to change it)"
     fi
@@ -70,6 +78,13 @@ load_ports() {
   else
     base="${FABRIC_BASE_PORT:-7050}"
     otype="${ORDERER_TYPE:-raft}"
+    if [[ "${WANT_HOSTS:-0}" == 1 ]]; then
+      # SmartBFT is the multi-host profile's default: no one organisation orders alone.
+      otype="${ORDERER_TYPE:-bft}"
+      HOSTS_MODE=1 HOSTS_PREFIX_SET="${HOSTS_PREFIX:-tt}" HOSTS_SUBNET_SET="${HOSTS_SUBNET:-10.77.0}"
+      [[ "$HOSTS_PREFIX_SET" =~ ^[a-z][a-z0-9]{0,3}$ ]] ||
+        die "bad HOSTS_PREFIX: $HOSTS_PREFIX_SET (one to four lower-case letters or digits, starting with a letter)"
+    fi
     otype="${otype,,}"
   fi
   [[ "$base" =~ ^[0-9]+$ && "$base" -ge 1024 && "$base" -le 65000 ]] || die "bad FABRIC_BASE_PORT: $base"
@@ -80,11 +95,16 @@ load_ports() {
   esac
   BASE_PORT="$base"
   ORDERER_TYPE_SET="$otype"
+  load_hosts
 }
 
 save_ports() {
   mkdir -p "$DEV"
-  [[ -f "$DEV/ports.env" ]] || printf 'FABRIC_BASE_PORT=%s\nORDERER_TYPE=%s\n' "$BASE_PORT" "$ORDERER_TYPE_SET" >"$DEV/ports.env"
+  [[ -f "$DEV/ports.env" ]] && return 0
+  {
+    printf 'FABRIC_BASE_PORT=%s\nORDERER_TYPE=%s\n' "$BASE_PORT" "$ORDERER_TYPE_SET"
+    if [[ $HOSTS_MODE == 1 ]]; then printf 'HOSTS_PREFIX=%s\nHOSTS_SUBNET=%s\n' "$HOSTS_PREFIX_SET" "$HOSTS_SUBNET_SET"; fi
+  } >"$DEV/ports.env"
 }
 
 orderer_index() { local i; for i in "${!ORDERERS[@]}"; do [[ "${ORDERERS[$i]}" == "$1" ]] && echo "$i" && return; done; return 1; }
@@ -98,6 +118,73 @@ peer_port() { echo $((BASE_PORT + 100 + 10 * $(peer_org_index "$1"))); }
 peer_cc_port() { echo $(($(peer_port "$1") + 1)); }
 peer_ops_port() { echo $(($(peer_port "$1") + 2)); }
 peer_pprof_port() { echo $(($(peer_port "$1") + 3)); }
+
+# ----------------------------------------------------------------- hosts ---
+# The multi-host profile (scripts/network.sh up --hosts): each organisation's
+# processes in a network namespace of its own. network/.dev/hosts/hosts.txt
+# (written by tokentrail fabric network-files hosts) names the hub namespace,
+# its bridge and address, and each host's namespace, hub-side link, address
+# and tokentrail node port. network/.dev/hosts/made lists what 'up' made
+# (namespaces; /etc/netns when it created it), which down and clean remove.
+
+HOSTS_MODE=0
+HOSTS_FILE="$DEV/hosts/hosts.txt"
+MADE_FILE="$DEV/hosts/made"
+HUB_NS="" HUB_BRIDGE="" HUB_ADDR=""
+HOST_ORGS=()
+declare -A HOST_NS=() HOST_LINK=() HOST_ADDR=() HOST_NODE_PORT=()
+
+load_hosts() {
+  HOST_ORGS=()
+  HOST_NS=() HOST_LINK=() HOST_ADDR=() HOST_NODE_PORT=()
+  [[ $HOSTS_MODE == 1 && -f "$HOSTS_FILE" ]] || return 0
+  local kind a b c d e
+  while read -r kind a b c d e; do
+    case "$kind" in
+      hub) HUB_NS="$a" HUB_BRIDGE="$b" HUB_ADDR="$c" ;;
+      host)
+        HOST_ORGS+=("$a")
+        HOST_NS[$a]="$b" HOST_LINK[$a]="$c" HOST_ADDR[$a]="$d" HOST_NODE_PORT[$a]="$e"
+        ;;
+    esac
+  done < <(grep -v '^#' "$HOSTS_FILE")
+}
+
+# orderer_host_org ORDERER: the host an orderer runs on (its operator's with
+# BFT, the ordering organisation's with Raft).
+orderer_host_org() { if [[ "$ORDERER_TYPE_SET" == bft ]]; then orderer_operator "$1"; else echo orderer; fi; }
+
+# proc_ns NAME: the namespace a process of this network runs in; nothing on
+# one machine.
+proc_ns() {
+  [[ $HOSTS_MODE == 1 ]] || return 0
+  local name="$1"
+  case "$name" in
+    toxiproxy) echo "$HUB_NS" ;;
+    orderer*) echo "${HOST_NS[$(orderer_host_org "$name")]}" ;;
+    peer0.*) echo "${HOST_NS[$(cut -d. -f2 <<<"$name")]}" ;;
+    cc-*.*) echo "${HOST_NS[${name##*.}]}" ;;
+    node.*) echo "${HOST_NS[${name#node.}]}" ;;
+  esac
+}
+
+# in_ns NS CMD...: runs CMD inside network namespace NS (as is when NS is empty).
+in_ns() {
+  local ns="$1"
+  shift
+  if [[ -n "$ns" ]]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# The address other nodes and clients dial a node at: its name on hosts
+# (resolved by each namespace's hosts file), 127.0.0.1 on one machine.
+peer_addr() {
+  if [[ $HOSTS_MODE == 1 ]]; then echo "$(peer_name "$1"):$(peer_port "$1")"; else echo "127.0.0.1:$(peer_port "$1")"; fi
+}
+orderer_addr() {
+  if [[ $HOSTS_MODE == 1 ]]; then echo "$(orderer_host "$1"):$(orderer_port "$1")"; else echo "127.0.0.1:$(orderer_port "$1")"; fi
+}
+# Where a node listens: every address of its namespace on hosts.
+listen_ip() { if [[ $HOSTS_MODE == 1 ]]; then echo 0.0.0.0; else echo 127.0.0.1; fi; }
 
 # ------------------------------------------------------------ identities ---
 
@@ -174,10 +261,14 @@ start_process() {
   shift 2
   [[ -v START_ARGS ]] || local -a START_ARGS=()
   mkdir -p "$RUN" "$LOGS"
-  local log="$LOGS/$name.log"
+  local log="$LOGS/$name.log" ns
   local -a envcmd=(env -i "PATH=$PATH" "HOME=${HOME:-/}")
   [[ "${INHERIT_ENV:-0}" == 1 ]] && envcmd=(env)
-  printf '\n==== %s start %s ====\n' "$(date -u +%FT%TZ)" "$name" >>"$log"
+  # On hosts, inside the process's namespace (ip netns exec, like env and
+  # setsid, execs in place, so $! still becomes EXE).
+  ns="$(proc_ns "$name")"
+  [[ -n "$ns" ]] && envcmd=(ip netns exec "$ns" "${envcmd[@]}")
+  printf '\n==== %s start %s%s ====\n' "$(date -u +%FT%TZ)" "$name" "${ns:+ in namespace $ns}" >>"$log"
   "${envcmd[@]}" "$@" setsid "$exe" "${START_ARGS[@]}" </dev/null >>"$log" 2>&1 &
   local pid=$!
   # The kernel reports the executable with symbolic links resolved (network/.bin
@@ -226,31 +317,40 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # ------------------------------------------------------------ networking ---
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open PORT [NS]: whether 127.0.0.1:PORT (inside namespace NS) accepts.
+port_open() {
+  if [[ -n "${2:-}" ]]; then
+    ip netns exec "$2" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 
 wait_port() {
-  local name="$1" port="$2" timeout="${3:-30}" i
+  local name="$1" port="$2" timeout="${3:-30}" i ns
+  ns="$(proc_ns "$name")"
   for i in $(seq 1 $((timeout * 10))); do
-    port_open "$port" && return 0
+    port_open "$port" "$ns" && return 0
     alive "$name" || { tail -n 30 "$LOGS/$name.log" >&2 || true; die "$name exited (log: network/.dev/logs/$name.log)"; }
     sleep 0.1
   done
   die "$name: port $port not open after ${timeout}s (log: network/.dev/logs/$name.log)"
 }
 
-# http_get PORT PATH: body of an HTTP/1.0 GET to 127.0.0.1 (bash only, no curl).
+# http_get PORT PATH [NS]: body of an HTTP/1.0 GET to 127.0.0.1 (inside
+# namespace NS) (bash only, no curl).
 http_get() {
-  local port="$1" path="$2"
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
-    sed '1,/^\r\{0,1\}$/d' <&3
-  ) 2>/dev/null
+  local port="$1" path="$2" ns="${3:-}"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  in_ns "$ns" bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3
+    sed "1,/^\r\{0,1\}\$/d" <&3' http_get "$port" "$path" 2>/dev/null
 }
 
-# metric PORT NAME LABELS: value of one Prometheus sample, empty when absent.
+# metric PORT NAME LABELS [NS]: value of one Prometheus sample, empty when absent.
 metric() {
-  { http_get "$1" /metrics || true; } | awk -v n="$2" -v l="$3" '$1 == n l && !found {print $2; found = 1}'
+  { http_get "$1" /metrics "${4:-}" || true; } | awk -v n="$2" -v l="$3" '$1 == n l && !found {print $2; found = 1}'
 }
 
 # consensus_leader: the orderer that leads the channel's consensus, as the
@@ -265,7 +365,7 @@ consensus_leader() {
     local id best="" n=0
     for o in "${ORDERERS[@]}"; do
       alive "$o" || continue
-      id="$(metric "$(orderer_ops_port "$o")" consensus_BFT_leader_id "{channel=\"$CHANNEL\"}")"
+      id="$(metric "$(orderer_ops_port "$o")" consensus_BFT_leader_id "{channel=\"$CHANNEL\"}" "$(proc_ns "$o")")"
       [[ "$id" =~ ^[1-9][0-9]*$ ]] || continue
       votes[$id]=$((${votes[$id]:-0} + 1))
     done
@@ -280,7 +380,7 @@ consensus_leader() {
   fi
   for o in "${ORDERERS[@]}"; do
     alive "$o" || continue
-    if [[ "$(metric "$(orderer_ops_port "$o")" consensus_etcdraft_is_leader "{channel=\"$CHANNEL\"}")" == 1 ]]; then
+    if [[ "$(metric "$(orderer_ops_port "$o")" consensus_etcdraft_is_leader "{channel=\"$CHANNEL\"}" "$(proc_ns "$o")")" == 1 ]]; then
       echo "$o"
       return 0
     fi
@@ -296,7 +396,7 @@ bft_ready() {
   local o n=0
   for o in "${ORDERERS[@]}"; do
     alive "$o" || continue
-    [[ "$(metric "$(orderer_ops_port "$o")" consensus_BFT_cluster_size "{channel=\"$CHANNEL\"}")" == "${#ORDERERS[@]}" ]] && n=$((n + 1))
+    [[ "$(metric "$(orderer_ops_port "$o")" consensus_BFT_cluster_size "{channel=\"$CHANNEL\"}" "$(proc_ns "$o")")" == "${#ORDERERS[@]}" ]] && n=$((n + 1))
   done
   [[ $n -ge 3 ]]
 }
@@ -304,18 +404,18 @@ bft_ready() {
 # ------------------------------------------------------------- peer CLI ---
 
 # as_org ORG [admin|user] CMD...: runs CMD with the peer CLI environment of
-# ORG's identity, pointed at ORG's gateway peer.
+# ORG's identity, pointed at ORG's gateway peer (on hosts, from ORG's host).
 as_org() {
   local org="$1" who="$2"
   shift 2
   local gw="${GATEWAY_ORG[$org]}" msp
   if [[ "$who" == admin ]]; then msp="$(admin_msp "$org")"; else msp="$(user_msp "$org")"; fi
-  env -i "PATH=$PATH" "HOME=${HOME:-/}" \
+  in_ns "${HOST_NS[$org]:-}" env -i "PATH=$PATH" "HOME=${HOME:-/}" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="${CLI_LOGGING_SPEC:-warn}" \
     CORE_PEER_LOCALMSPID="$(msp_id "$org")" \
     CORE_PEER_MSPCONFIGPATH="$msp" \
-    CORE_PEER_ADDRESS="127.0.0.1:$(peer_port "$gw")" \
+    CORE_PEER_ADDRESS="$(peer_addr "$gw")" \
     CORE_PEER_TLS_ENABLED=true \
     CORE_PEER_TLS_ROOTCERT_FILE="$(peer_tls_ca "$gw")" \
     "$@"
@@ -325,7 +425,7 @@ peer_cli() { local org="$1" who="$2"; shift 2; as_org "$org" "$who" "$BIN/peer" 
 
 # orderer_flags: sets ORDERER_FLAGS, the peer CLI flags to reach an orderer.
 orderer_flags() {
-  ORDERER_FLAGS=(-o "127.0.0.1:$(orderer_port orderer1)" --tls --cafile "$(orderer_tls_ca orderer1)")
+  ORDERER_FLAGS=(-o "$(orderer_addr orderer1)" --tls --cafile "$(orderer_tls_ca orderer1)")
 }
 
 # retry N SECONDS CMD...: runs CMD up to N times, SECONDS apart.

@@ -7,14 +7,23 @@
 # channel, chaincode as a service.
 #
 #   scripts/network.sh up              start (or resume) everything, deploy the chaincode
+#   scripts/network.sh up --hosts      the multi-host profile (root only): each organisation's
+#                                      processes in a network namespace of its own, linked through
+#                                      a hub namespace's bridge and Toxiproxy; one tokentrail node
+#                                      per organisation; SmartBFT unless ORDERER_TYPE=raft. A
+#                                      network made so stays on hosts until 'clean'.
 #   scripts/network.sh deploy NAME CMD deploy/upgrade chaincode NAME built from Go package CMD
 #   scripts/network.sh smoke           invoke + query round trip through two organisations' peers
 #   scripts/network.sh status          nodes, PIDs, liveness, memory, consensus leader
-#   scripts/network.sh down            stop the processes 'up' started; keep the ledgers
+#   scripts/network.sh down            stop the processes 'up' started; keep the ledgers (on hosts
+#                                      also remove the namespaces, links and bridge 'up' made)
 #   scripts/network.sh clean           down, then delete network/.dev
+#   scripts/network.sh partition ORG   on hosts: cut ORG's host off (its link on the hub set down)
+#   scripts/network.sh heal ORG        on hosts: set that link up again
 #
 # One node at a time (for fault tests; NODE as 'status' prints it: orderer1..3 (..4 with BFT),
-# peer0.<org>.tokentrail.test, cc-<chaincode>). Signals go to the PID 'up'
+# peer0.<org>.tokentrail.test, cc-<chaincode>; on hosts cc-<chaincode>.<org>, node.<org> (an
+# organisation's tokentrail node) and toxiproxy). Signals go to the PID 'up'
 # recorded, never to a process found by name:
 #   scripts/network.sh stop NODE       SIGTERM (SIGKILL after 10 s)
 #   scripts/network.sh kill NODE       SIGKILL at once
@@ -41,6 +50,8 @@
 #                    tokentrail fabric dev-config, which writes network/.dev/tokentrail.yaml
 #                    and dev-credentials.json and registers the consortium)
 #   SMOKE_CHAINCODE  chaincode name used by 'smoke' (default onekey, deployed if absent)
+#   HOSTS_PREFIX     up --hosts: prefix of every namespace and link name (default tt: tt-hub,
+#                    tt-provider, bridge ttbr0); HOSTS_SUBNET its private /24 (default 10.77.0)
 set -euo pipefail
 
 # shellcheck source=scripts/lib-network.sh
@@ -64,8 +75,11 @@ ensure_tool() {
 # network_files configtx|app: writes the files of that stage for this network.
 network_files() {
   [[ -x "$TT" ]] || ensure_tool
+  local -a hosts=()
+  [[ $HOSTS_MODE == 1 ]] && hosts=(--hosts-prefix "$HOSTS_PREFIX_SET" --hosts-subnet "$HOSTS_SUBNET_SET"
+    --script "$NET_ROOT/scripts/network.sh")
   "$TT" fabric network-files "$1" --dev "$DEV" --base-port "$BASE_PORT" --orderer-type "$ORDERER_TYPE_SET" \
-    --channel "$CHANNEL" --chaincode "${CHAINCODE_NAME:-tokentrail}" \
+    --channel "$CHANNEL" --chaincode "${CHAINCODE_NAME:-tokentrail}" "${hosts[@]}" \
     ${FABRIC_BATCH_TIMEOUT:+--batch-timeout "$FABRIC_BATCH_TIMEOUT"} \
     ${FABRIC_MAX_MESSAGE_COUNT:+--max-message-count "$FABRIC_MAX_MESSAGE_COUNT"} >/dev/null || die "tokentrail fabric network-files $1 failed"
 }
@@ -76,9 +90,13 @@ ensure_crypto() {
       die "the crypto material in network/.dev predates $(consensus_name) orderers (run 'clean')"
     return 0
   fi
-  say "generating crypto material (cryptogen)"
+  # On hosts the certificates also name each node's host and its address:
+  # the input is written by tokentrail fabric network-files hosts.
+  local input="$NET_DIR/crypto-config.yaml" what=""
+  [[ $HOSTS_MODE == 1 ]] && input="$CFG/crypto-config.yaml" what=", certificates naming the hosts"
+  say "generating crypto material (cryptogen$what)"
   rm -rf "$CRYPTO.tmp"
-  "$BIN/cryptogen" generate --config="$NET_DIR/crypto-config.yaml" --output="$CRYPTO.tmp" >/dev/null
+  "$BIN/cryptogen" generate --config="$input" --output="$CRYPTO.tmp" >/dev/null
   mv "$CRYPTO.tmp" "$CRYPTO"
 }
 
@@ -128,7 +146,7 @@ start_orderer() {
   start_process "$o" "$BIN/orderer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
-    ORDERER_GENERAL_LISTENADDRESS=127.0.0.1 \
+    ORDERER_GENERAL_LISTENADDRESS="$(listen_ip)" \
     ORDERER_GENERAL_LISTENPORT="$(orderer_port "$o")" \
     ORDERER_GENERAL_LOCALMSPID="$(orderer_msp_id "$o")" \
     ORDERER_GENERAL_LOCALMSPDIR="$dir/msp" \
@@ -154,7 +172,7 @@ start_orderer() {
     ORDERER_CONSENSUS_WALDIR="$DATA/$o/$consensus/wal" \
     ORDERER_CONSENSUS_SNAPDIR="$DATA/$o/$consensus/snapshot" \
     "${prof[@]}"
-  say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"), $(orderer_msp_id "$o"))"
+  say "started $o (pid $(pid_of "$o"), port $(orderer_port "$o"), $(orderer_msp_id "$o")$(ns_note "$o"))"
 }
 
 start_peer() {
@@ -174,12 +192,12 @@ start_peer() {
     CORE_PEER_ID="$name" \
     CORE_PEER_LOCALMSPID="$(msp_id "$org")" \
     CORE_PEER_MSPCONFIGPATH="$dir/msp" \
-    CORE_PEER_LISTENADDRESS="127.0.0.1:$port" \
-    CORE_PEER_ADDRESS="127.0.0.1:$port" \
+    CORE_PEER_LISTENADDRESS="$(listen_ip):$port" \
+    CORE_PEER_ADDRESS="$(peer_addr "$org")" \
     CORE_PEER_CHAINCODELISTENADDRESS="127.0.0.1:$(peer_cc_port "$org")" \
     CORE_PEER_CHAINCODEADDRESS="127.0.0.1:$(peer_cc_port "$org")" \
-    CORE_PEER_GOSSIP_BOOTSTRAP="127.0.0.1:$port" \
-    CORE_PEER_GOSSIP_EXTERNALENDPOINT="127.0.0.1:$port" \
+    CORE_PEER_GOSSIP_BOOTSTRAP="$(peer_addr "$org")" \
+    CORE_PEER_GOSSIP_EXTERNALENDPOINT="$(peer_addr "$org")" \
     CORE_PEER_GOSSIP_RECONNECTINTERVAL=2s \
     CORE_PEER_TLS_ENABLED=true \
     CORE_PEER_TLS_CERT_FILE="$dir/tls/server.crt" \
@@ -193,7 +211,7 @@ start_peer() {
     CORE_METRICS_PROVIDER=prometheus \
     CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]" \
     "${prof[@]}"
-  say "started $name (pid $(pid_of "$name"), port $port)"
+  say "started $name (pid $(pid_of "$name"), port $port$(ns_note "$name"))"
 }
 
 join_orderers() {
@@ -204,11 +222,11 @@ join_orderers() {
     local -a osn=(-o "127.0.0.1:$(orderer_admin_port "$o")" --ca-file "$(orderer_tls_ca "$o")"
       --client-cert "$admintls/client.crt" --client-key "$admintls/client.key")
     # osnadmin exits 0 whatever the HTTP status; read the status line.
-    if "$BIN/osnadmin" channel list "${osn[@]}" --channelID "$CHANNEL" 2>/dev/null | grep -q '^Status: 200'; then
+    if in_ns "$(proc_ns "$o")" "$BIN/osnadmin" channel list "${osn[@]}" --channelID "$CHANNEL" 2>/dev/null | grep -q '^Status: 200'; then
       continue
     fi
     local out
-    out="$(retry 10 1 "$BIN/osnadmin" channel join "${osn[@]}" --channelID "$CHANNEL" \
+    out="$(retry 10 1 in_ns "$(proc_ns "$o")" "$BIN/osnadmin" channel join "${osn[@]}" --channelID "$CHANNEL" \
       --config-block "$DEV/channel/$CHANNEL.block")" || die "$o: osnadmin channel join failed"
     grep -q '^Status: 201' <<<"$out" || die "$o: osnadmin channel join: $out"
     say "$o joined channel $CHANNEL"
@@ -255,7 +273,7 @@ wait_gossip() {
   for i in $(seq 1 120); do
     all=1
     for org in "${PEER_ORGS[@]}"; do
-      known="$(metric "$(peer_ops_port "$org")" gossip_membership_total_peers_known "{channel=\"$CHANNEL\"}")"
+      known="$(metric "$(peer_ops_port "$org")" gossip_membership_total_peers_known "{channel=\"$CHANNEL\"}" "$(proc_ns "$(peer_name "$org")")")"
       [[ "${known:-0}" -ge "$want" ]] || { all=0; break; }
     done
     if [[ $all == 1 ]]; then
@@ -321,20 +339,44 @@ start_chaincode() {
   [[ -f "$exe" ]] && cmp -s "$exe" "$exe.new" && same=1
   local running_id=""
   [[ -f "$CCDIR/$name/running_id" ]] && running_id="$(cat "$CCDIR/$name/running_id")"
-  if [[ $same == 1 && "$running_id" == "$pkgid" ]] && alive "$proc"; then
+  local p all=1
+  for p in $(cc_procs "$name"); do alive "$p" || all=0; done
+  if [[ $same == 1 && "$running_id" == "$pkgid" && $all == 1 ]]; then
     rm -f "$exe.new"
     return 0
   fi
-  stop_process "$proc"
+  # shellcheck disable=SC2046 # process names have no spaces
+  stop_processes $(cc_procs "$name")
   mv "$exe.new" "$exe"
   launch_chaincode "$name" "$pkgid" "$port"
 }
 
-# launch_chaincode NAME PACKAGE_ID PORT: starts the server binary built
-# before (network/.bin/cc-NAME) and waits for its port.
+# cc_procs NAME: the process names of chaincode NAME's servers: cc-NAME on one
+# machine; on hosts one per host with a peer, cc-NAME.ORG, which its peer
+# dials on loopback (the package's address is the same everywhere).
+cc_procs() {
+  local org
+  if [[ $HOSTS_MODE == 1 ]]; then
+    for org in "${PEER_ORGS[@]}"; do echo "cc-$1.$org"; done
+  else
+    echo "cc-$1"
+  fi
+}
+
+# cc_name PROC: the chaincode of a server's process name.
+cc_name() { local n="${1#cc-}"; echo "${n%%.*}"; }
+
+# launch_chaincode NAME PACKAGE_ID PORT [PROC]: starts the server binary
+# built before (network/.bin/cc-NAME) as every server of NAME, or as PROC
+# alone, and waits for its port.
 launch_chaincode() {
-  local name="$1" pkgid="$2" port="$3"
-  local proc="cc-$name" exe="$BIN/cc-$name"
+  local name="$1" pkgid="$2" port="$3" proc
+  if [[ $# -lt 4 ]]; then
+    for proc in $(cc_procs "$name"); do launch_chaincode "$name" "$pkgid" "$port" "$proc"; done
+    return 0
+  fi
+  proc="$4"
+  local exe="$BIN/cc-$name"
   [[ -x "$exe" ]] || die "$exe is missing (scripts/network.sh up builds it)"
   local -a tlsenv=()
   if [[ "${CHAINCODE_TLS:-1}" == 1 ]]; then
@@ -347,7 +389,7 @@ launch_chaincode() {
     CHAINCODE_ID="$pkgid" CHAINCODE_SERVER_ADDRESS="127.0.0.1:$port" "${tlsenv[@]}"
   echo "$pkgid" >"$CCDIR/$name/running_id"
   wait_port "$proc" "$port" 30
-  say "started chaincode server $proc (pid $(pid_of "$proc"), 127.0.0.1:$port)"
+  say "started chaincode server $proc (pid $(pid_of "$proc"), 127.0.0.1:$port$(ns_note "$proc"))"
 }
 
 # deploy NAME CMD: package, install on every peer, start the server, approve
@@ -420,7 +462,7 @@ deploy() {
 
   local -a peers=()
   for org in "${PEER_ORGS[@]}"; do
-    peers+=(--peerAddresses "127.0.0.1:$(peer_port "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
+    peers+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
   done
   retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
     die "commit of $name failed"
@@ -434,7 +476,9 @@ restart_chaincodes() {
   for d in "$CCDIR"/*/; do
     [[ -f "$d/cmd" && -f "$d/running_id" ]] || continue
     name="$(basename "$d")"
-    alive "cc-$name" && continue
+    local p all=1
+    for p in $(cc_procs "$name"); do alive "$p" || all=0; done
+    [[ $all == 1 ]] && continue
     start_chaincode "$name" "$(cat "$d/cmd")" "$(cat "$d/running_id")" "$(cat "$d/port")"
   done
 }
@@ -458,8 +502,142 @@ post_deploy() {
   fi
   [[ -n "${POST_DEPLOY_CMD:-}" ]] || return 0
   say "post-deploy: $POST_DEPLOY_CMD"
-  (cd "$NET_ROOT" && TOKENTRAIL_NETWORK_JSON="$DEV/network.json" bash -c "$POST_DEPLOY_CMD") ||
+  # On hosts it runs on the regulator's host, which registers the consortium.
+  (cd "$NET_ROOT" && in_ns "${HOST_NS[regulator]:-}" env TOKENTRAIL_NETWORK_JSON="$DEV/network.json" bash -c "$POST_DEPLOY_CMD") ||
     die "post-deploy command failed"
+}
+
+# ----------------------------------------------------------------- hosts ---
+
+# ns_note NAME: ", namespace NS" for messages, on hosts.
+ns_note() { local ns; ns="$(proc_ns "$1")"; [[ -z "$ns" ]] || echo ", namespace $ns"; }
+
+# The Toxiproxy server, built like the Fabric binaries from a pinned module of
+# its own (network/tools/toxiproxy; its own module so that its dependencies
+# never move Fabric's), into network/.bin/toxiproxy.
+TOXIPROXY="$BIN/toxiproxy"
+ensure_toxiproxy() {
+  local tools="$NET_DIR/tools/toxiproxy" want stamp="$BIN/toxiproxy.stamp"
+  want="toxiproxy $(cd "$tools" && GOFLAGS=-mod=readonly go list -m -f '{{.Version}}' github.com/Shopify/toxiproxy/v2) $(go env GOVERSION) $(sha256sum "$tools/go.sum" | cut -c1-16)"
+  [[ -x "$TOXIPROXY" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  say "building the Toxiproxy server ($want)"
+  mkdir -p "$BIN"
+  (cd "$tools" && GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 go build -trimpath -o "$TOXIPROXY.new" \
+    github.com/Shopify/toxiproxy/v2/cmd/server) || die "building the Toxiproxy server failed"
+  mv "$TOXIPROXY.new" "$TOXIPROXY"
+  echo "$want" >"$stamp"
+}
+
+# made_has NAME: whether 'up' recorded making NAME (network/.dev/hosts/made).
+made_has() { [[ -f "$MADE_FILE" ]] && grep -qxF -- "$1" "$MADE_FILE"; }
+made_add() { made_has "$1" || echo "$1" >>"$MADE_FILE"; }
+
+# hosts_up: the hub namespace with its bridge, one namespace per host with a
+# veth pair to the bridge, each namespace's hosts file. Every link is made
+# inside a namespace (ip -n), so the root namespace gets no address or link.
+# A namespace of that name this network did not make is refused.
+hosts_up() {
+  [[ "$(id -u)" == 0 ]] || die "up --hosts makes network namespaces (ip netns), which needs root"
+  command -v ip >/dev/null || die "up --hosts needs ip (iproute2)"
+  mkdir -p "$DEV/hosts"
+  touch "$MADE_FILE"
+  local ns org
+  [[ -d /etc/netns ]] || { mkdir -p /etc/netns && made_add "dir /etc/netns"; }
+  for ns in "$HUB_NS" "${HOST_NS[@]}"; do
+    if [[ -e "/run/netns/$ns" ]]; then
+      made_has "netns $ns" ||
+        die "network namespace $ns exists but this network did not make it (another network? set HOSTS_PREFIX)"
+    else
+      [[ ! -e "/etc/netns/$ns" ]] || made_has "netns $ns" ||
+        die "/etc/netns/$ns exists but this network did not make it (set HOSTS_PREFIX)"
+      made_add "netns $ns"
+      ip netns add "$ns" || die "ip netns add $ns failed"
+    fi
+    mkdir -p "/etc/netns/$ns"
+    cp "$DEV/hosts/etc/$ns/hosts" "/etc/netns/$ns/hosts"
+    ip -n "$ns" link set lo up
+  done
+  ip -n "$HUB_NS" link show "$HUB_BRIDGE" >/dev/null 2>&1 || ip -n "$HUB_NS" link add "$HUB_BRIDGE" type bridge
+  ip -n "$HUB_NS" addr replace "$HUB_ADDR/24" dev "$HUB_BRIDGE"
+  ip -n "$HUB_NS" link set "$HUB_BRIDGE" up
+  for org in "${HOST_ORGS[@]}"; do
+    ns="${HOST_NS[$org]}"
+    ip -n "$HUB_NS" link show "${HOST_LINK[$org]}" >/dev/null 2>&1 ||
+      ip -n "$HUB_NS" link add "${HOST_LINK[$org]}" type veth peer name eth0 netns "$ns" ||
+      die "could not make the veth pair of $ns"
+    ip -n "$HUB_NS" link set "${HOST_LINK[$org]}" master "$HUB_BRIDGE" up
+    ip -n "$ns" addr replace "${HOST_ADDR[$org]}/24" dev eth0
+    ip -n "$ns" link set eth0 up
+  done
+  say "hosts: $HUB_NS ($HUB_ADDR, bridge $HUB_BRIDGE) and ${#HOST_ORGS[@]} hosts: $(for org in "${HOST_ORGS[@]}"; do printf '%s=%s ' "${HOST_NS[$org]}" "${HOST_ADDR[$org]}"; done)"
+}
+
+# hosts_down: removes what hosts_up recorded making, and nothing else:
+# deleting a namespace deletes the links and bridge inside it.
+hosts_down() {
+  [[ -f "$MADE_FILE" ]] || return 0
+  local kind what
+  while read -r kind what; do
+    [[ "$kind" == netns ]] || continue
+    if [[ -e "/run/netns/$what" ]]; then
+      ip netns del "$what" || warn "could not delete network namespace $what"
+    fi
+    rm -f "/etc/netns/$what/hosts"
+    rmdir "/etc/netns/$what" 2>/dev/null || true
+    say "removed network namespace $what"
+  done <"$MADE_FILE"
+  if made_has "dir /etc/netns"; then rmdir /etc/netns 2>/dev/null || true; fi
+  rm -f "$MADE_FILE"
+}
+
+start_toxiproxy() {
+  alive toxiproxy && return 0
+  local -a START_ARGS=(-host 127.0.0.1 -port 8474 -config "$DEV/hosts/toxiproxy.json")
+  start_process toxiproxy "$TOXIPROXY"
+  wait_port toxiproxy 8474 30
+  say "started toxiproxy (pid $(pid_of toxiproxy), API 127.0.0.1:8474$(ns_note toxiproxy), $(grep -c '"listen"' "$DEV/hosts/toxiproxy.json") proxies)"
+}
+
+# start_node ORG: ORG's own tokentrail node, on its host, with its own
+# configuration (network/.dev/orgs/<MSP>/, written by dev-config): only its
+# signing identity and API key. Waits until it answers /healthz.
+start_node() {
+  local org="$1" name="node.$1" cfg port i
+  alive "$name" && return 0
+  cfg="$DEV/orgs/$(msp_id "$org")/tokentrail.yaml"
+  [[ -f "$cfg" ]] || die "$cfg is missing (scripts/network.sh up writes it)"
+  port="${HOST_NODE_PORT[$org]}"
+  mkdir -p "$DATA/$name"
+  local -a START_ARGS=(serve --ledger fabric --config "$cfg" --addr "0.0.0.0:$port" --data "$DATA/$name" --log-format text)
+  start_process "$name" "$TT"
+  for i in $(seq 1 600); do
+    if [[ "$(http_get "$port" /healthz "$(proc_ns "$name")" | head -c 200)" == *ok* ]]; then
+      say "started $name (pid $(pid_of "$name"), ${HOST_ADDR[$org]}:$port$(ns_note "$name"))"
+      return 0
+    fi
+    alive "$name" || { tail -n 30 "$LOGS/$name.log" >&2 || true; die "$name exited (log: network/.dev/logs/$name.log)"; }
+    sleep 0.1
+  done
+  die "$name: no answer on /healthz after 60 s (log: network/.dev/logs/$name.log)"
+}
+
+start_nodes() {
+  local org
+  for org in "${HOST_ORGS[@]}"; do
+    [[ "${HOST_NODE_PORT[$org]}" != 0 ]] && start_node "$org"
+  done
+  return 0
+}
+
+# partition|heal ORG: the hub side of ORG's veth pair down or up.
+network_link() {
+  local how="$1" org="$2"
+  [[ $HOSTS_MODE == 1 ]] || die "$how: this network is not on hosts (scripts/network.sh up --hosts)"
+  [[ -n "${HOST_LINK[$org]:-}" ]] || die "$how: no host '$org' (hosts: ${HOST_ORGS[*]})"
+  local state=down
+  [[ "$how" == heal ]] && state=up
+  ip -n "$HUB_NS" link set "${HOST_LINK[$org]}" "$state" || die "$how $org: ip link set failed"
+  say "$how $org: link ${HOST_LINK[$org]} in $HUB_NS set $state"
 }
 
 # ------------------------------------------------------ one node at a time ---
@@ -482,7 +660,13 @@ check_node() {
   [[ -d "$DEV" ]] || die "no network (scripts/network.sh up)"
   for o in "${ORDERERS[@]}"; do [[ "$name" == "$o" ]] && return 0; done
   node_org "$name" >/dev/null && return 0
-  if [[ "$name" == cc-* && -f "$CCDIR/${name#cc-}/running_id" ]]; then return 0; fi
+  if [[ "$name" == cc-* && -f "$CCDIR/$(cc_name "$name")/running_id" ]] && grep -qx -- "$name" <(cc_procs "$(cc_name "$name")"); then
+    return 0
+  fi
+  if [[ $HOSTS_MODE == 1 ]]; then
+    [[ "$name" == toxiproxy ]] && return 0
+    if [[ "$name" == node.* && "${HOST_NODE_PORT[${name#node.}]:-0}" != 0 ]]; then return 0; fi
+  fi
   die "unknown node '$name' (names as 'scripts/network.sh status' prints them)"
 }
 
@@ -522,9 +706,11 @@ node_start() {
       wait_port "$name" "$(peer_ops_port "$org")" 30
       ;;
     cc-*)
-      d="$CCDIR/${name#cc-}"
-      launch_chaincode "${name#cc-}" "$(cat "$d/running_id")" "$(cat "$d/port")"
+      d="$CCDIR/$(cc_name "$name")"
+      launch_chaincode "$(cc_name "$name")" "$(cat "$d/running_id")" "$(cat "$d/port")" "$name"
       ;;
+    node.*) start_node "${name#node.}" ;;
+    toxiproxy) start_toxiproxy ;;
   esac
 }
 
@@ -536,6 +722,15 @@ network_up() {
   ensure_tool
   load_ports
   mkdir -p "$DEV" "$RUN" "$LOGS" "$DATA" "$CCDIR"
+  if [[ $HOSTS_MODE == 1 ]]; then
+    [[ "$(id -u)" == 0 ]] || die "up --hosts makes network namespaces (ip netns), which needs root"
+    ensure_toxiproxy
+    save_ports
+    network_files hosts
+    load_hosts
+    hosts_up
+    start_toxiproxy
+  fi
   save_ports
   ensure_crypto
   ensure_config
@@ -565,15 +760,28 @@ network_up() {
   wait_gossip
   write_app_files
   post_deploy
+  if [[ $HOSTS_MODE == 1 ]]; then
+    start_nodes
+    say "consortium description: network/.dev/consortium.json"
+  fi
   say "up in $((SECONDS - t0))s"
 }
 
 network_down() {
   local d org
   local -a names=()
+  [[ -d "$DEV" ]] && load_ports
+  # The organisations' tokentrail nodes first (every name a node can have:
+  # only a recorded PID is signalled).
+  for org in "${ORGS[@]}"; do names+=("node.$org"); done
+  stop_processes "${names[@]}"
+  names=()
   if [[ -d "$CCDIR" ]]; then
     for d in "$CCDIR"/*/; do
-      if [[ -d "$d" ]]; then names+=("cc-$(basename "$d")"); fi
+      if [[ -d "$d" ]]; then
+        names+=("cc-$(basename "$d")")
+        for org in "${PEER_ORGS[@]}"; do names+=("cc-$(basename "$d").$org"); done
+      fi
     done
   fi
   for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
@@ -581,6 +789,8 @@ network_down() {
   stop_processes "${names[@]}"
   # Every orderer name either orderer type uses: only a recorded PID is signalled.
   stop_processes "${ALL_ORDERERS[@]}"
+  stop_processes toxiproxy
+  hosts_down
 }
 
 network_clean() {
@@ -598,7 +808,11 @@ network_status() {
   local org d
   for org in "${PEER_ORGS[@]}"; do names+=("$(peer_name "$org")"); done
   if [[ -d "$CCDIR" ]]; then
-    for d in "$CCDIR"/*/; do [[ -d "$d" ]] && names+=("cc-$(basename "$d")"); done
+    for d in "$CCDIR"/*/; do [[ -d "$d" ]] && mapfile -t -O "${#names[@]}" names < <(cc_procs "$(basename "$d")"); done
+  fi
+  if [[ $HOSTS_MODE == 1 ]]; then
+    for org in "${HOST_ORGS[@]}"; do [[ "${HOST_NODE_PORT[$org]}" != 0 ]] && names+=("node.$org"); done
+    names+=(toxiproxy)
   fi
   printf '%-32s %-8s %-6s %9s  %s\n' NODE PID STATE RSS_MB NOTE
   for name in "${names[@]}"; do
@@ -618,8 +832,11 @@ network_status() {
         [[ "$name" == "$leader" ]] && note+=", $(consensus_name) leader"
         ;;
       peer0.*) note="port $(peer_port "$(cut -d. -f2 <<<"$name")")" ;;
-      cc-*) note="127.0.0.1:$(cat "$CCDIR/${name#cc-}/port" 2>/dev/null || echo '?')" ;;
+      cc-*) note="127.0.0.1:$(cat "$CCDIR/$(cc_name "$name")/port" 2>/dev/null || echo '?')" ;;
+      node.*) note="${HOST_ADDR[${name#node.}]}:${HOST_NODE_PORT[${name#node.}]}" ;;
+      toxiproxy) note="API 127.0.0.1:8474" ;;
     esac
+    note+="$(ns_note "$name")"
     printf '%-32s %-8s %-6s %9s  %s\n' "$name" "$pid" "$state" "$((rss / 1024))" "$note"
   done
   local up=0 o
@@ -629,6 +846,16 @@ network_status() {
   printf 'orderers up: %d of %d (%s)\n' "$up" "${#ORDERERS[@]}" "$tolerance"
   printf 'total RSS: %d MB; %s leader: %s; disk: %s\n' "$((total / 1024))" "$(consensus_name)" "${leader:-none}" \
     "$(du -sh "$DEV" 2>/dev/null | cut -f1)"
+  [[ $HOSTS_MODE == 1 ]] || return 0
+  printf '\n%-12s %-16s %-12s %-16s %s\n' HOST NAMESPACE ADDRESS LINK STATE
+  local st
+  printf '%-12s %-16s %-12s %-16s %s\n' hub "$HUB_NS" "$HUB_ADDR" "$HUB_BRIDGE" \
+    "$([[ -e "/run/netns/$HUB_NS" ]] && echo present || echo absent)"
+  for org in "${HOST_ORGS[@]}"; do
+    st="$(ip -n "$HUB_NS" -br link show "${HOST_LINK[$org]}" 2>/dev/null | awk '{print $2}')"
+    printf '%-12s %-16s %-12s %-16s %s\n' "$org" "${HOST_NS[$org]}" "${HOST_ADDR[$org]}" "${HOST_LINK[$org]}" \
+      "${st:-absent}$([[ "$st" == DOWN ]] && echo ' (partitioned)')"
+  done
 }
 
 # smoke: a Put endorsed by the exchange's and the regulator's peers, waited
@@ -645,8 +872,8 @@ network_smoke() {
   key="smoke-$(date +%s%N)"
   value="v-$RANDOM$RANDOM"
   t0="$(date +%s%N)"
-  local -a endorse=(--peerAddresses "127.0.0.1:$(peer_port exchange)" --tlsRootCertFiles "$(peer_tls_ca exchange)"
-    --peerAddresses "127.0.0.1:$(peer_port regulator)" --tlsRootCertFiles "$(peer_tls_ca regulator)")
+  local -a endorse=(--peerAddresses "$(peer_addr exchange)" --tlsRootCertFiles "$(peer_tls_ca exchange)"
+    --peerAddresses "$(peer_addr regulator)" --tlsRootCertFiles "$(peer_tls_ca regulator)")
   # Retried: right after 'up' the first transaction can meet "no Raft leader".
   out="$(CLI_LOGGING_SPEC=info retry 30 2 peer_cli exchange user chaincode invoke "${ORDERER_FLAGS[@]}" \
     -C "$CHANNEL" -n "$name" "${endorse[@]}" --waitForEvent -c "{\"Args\":[\"Put\",\"$key\",\"$value\"]}")" ||
@@ -677,7 +904,20 @@ main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    up) network_up ;;
+    up)
+      case "${1:-}" in
+        "") ;;
+        --hosts) WANT_HOSTS=1 ;;
+        *) die "usage: scripts/network.sh up [--hosts]" ;;
+      esac
+      network_up
+      ;;
+    partition | heal)
+      [[ $# -eq 1 ]] || die "usage: scripts/network.sh $cmd ORG"
+      [[ -d "$DEV" ]] || die "no network (scripts/network.sh up --hosts)"
+      load_ports
+      network_link "$cmd" "$1"
+      ;;
     down) network_down ;;
     clean) network_clean ;;
     status) network_status ;;

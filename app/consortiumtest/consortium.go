@@ -39,6 +39,8 @@ type Hub struct {
 	Namespace string `json:"namespace"`
 	Bridge    string `json:"bridge"`
 	Address   string `json:"address"`
+	// HostName is the hub's name in every host's hosts file.
+	HostName string `json:"hostName"`
 	// ToxiproxyAPI is the base URL of the Toxiproxy server's HTTP API, as
 	// reached from inside the hub namespace.
 	ToxiproxyAPI string `json:"toxiproxyAPI"`
@@ -50,6 +52,10 @@ type Host struct {
 	MSPID     string `json:"mspId"` // "ProviderMSP"
 	Namespace string `json:"namespace"`
 	Address   string `json:"address"`
+	// HostName is the host's name (host.<org>.tokentrail.test), which every
+	// namespace's hosts file resolves to Address and every certificate of
+	// the host's nodes names.
+	HostName string `json:"hostName"`
 	// Link is the hub side of the host's veth pair: setting it down (inside
 	// the hub namespace) cuts the host off from every other host.
 	Link string `json:"link"`
@@ -62,6 +68,9 @@ type Host struct {
 	Orderers []string `json:"orderers,omitempty"`
 	// Chaincode is the process name of the host's chaincode server, if any.
 	Chaincode string `json:"chaincode,omitempty"`
+	// TLSRootCert is the organisation's TLS CA certificate (PEM), which the
+	// TLS certificates of the host's peer or orderers chain to.
+	TLSRootCert string `json:"tlsRootCert,omitempty"`
 }
 
 // Node is an organisation's tokentrail node.

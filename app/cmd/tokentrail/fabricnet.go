@@ -65,6 +65,9 @@ type netLayout struct {
 	// defaults, defaultBatchTimeout and defaultMaxMessageCount).
 	BatchTimeout    time.Duration
 	MaxMessageCount int
+	// Hosts places the network on hosts (scripts/network.sh up --hosts;
+	// hostsnet.go); nil: every node on 127.0.0.1.
+	Hosts *netHosts
 }
 
 // The block-cutting defaults, chosen by measurement (docs/benchmarks.md,
@@ -348,7 +351,7 @@ func (l netLayout) configtx() configtx {
 				Admins:      sig(fmt.Sprintf("OR('%s.admin')", m)),
 				Endorsement: sig(fmt.Sprintf("OR('%s.peer')", m)),
 			}
-			o.AnchorPeers = []anchorPeer{{Host: "127.0.0.1", Port: l.peerPort(org)}}
+			o.AnchorPeers = []anchorPeer{{Host: l.peerHost(org), Port: l.peerPort(org)}}
 		} else {
 			// A member without peers: its Endorsement policy names a role it
 			// has no node for, so it can never endorse, only submit.
@@ -390,7 +393,7 @@ func (l netLayout) configtx() configtx {
 		}}
 		for _, n := range nodes {
 			if n.MSPID == m {
-				org.OrdererEndpoints = append(org.OrdererEndpoints, fmt.Sprintf("127.0.0.1:%d", n.Port))
+				org.OrdererEndpoints = append(org.OrdererEndpoints, fmt.Sprintf("%s:%d", l.ordererHost(n), n.Port))
 			}
 		}
 		ord.Organizations = append(ord.Organizations, org)
@@ -399,7 +402,7 @@ func (l netLayout) configtx() configtx {
 		for _, n := range nodes {
 			tls := filepath.Join(n.dir(), "tls", "server.crt")
 			ord.ConsenterMapping = append(ord.ConsenterMapping, bftConsenter{
-				ID: n.ID, Host: "127.0.0.1", Port: n.Port, MSPID: n.MSPID,
+				ID: n.ID, Host: l.ordererHost(n), Port: n.Port, MSPID: n.MSPID,
 				Identity:      filepath.Join(n.dir(), "msp", "signcerts", n.Host+"-cert.pem"),
 				ClientTLSCert: tls, ServerTLSCert: tls,
 			})
@@ -412,7 +415,7 @@ func (l netLayout) configtx() configtx {
 		}}
 		for _, n := range nodes {
 			tls := filepath.Join(n.dir(), "tls", "server.crt")
-			r.Consenters = append(r.Consenters, raftConsenter{Host: "127.0.0.1", Port: n.Port, ClientTLSCert: tls, ServerTLSCert: tls})
+			r.Consenters = append(r.Consenters, raftConsenter{Host: l.ordererHost(n), Port: n.Port, ClientTLSCert: tls, ServerTLSCert: tls})
 		}
 		ord.EtcdRaft = r
 	}
@@ -578,14 +581,14 @@ func (l netLayout) networkFile(chaincodes map[string]nfChaincode) netFile {
 	for _, org := range netPeerOrgs {
 		p := l.peerPort(org)
 		nf.Peers[peerName(org)] = nfPeer{
-			MSPID: mspOf(org), Address: fmt.Sprintf("127.0.0.1:%d", p),
+			MSPID: mspOf(org), Address: fmt.Sprintf("%s:%d", l.peerHost(org), p),
 			TLSRootCertPath: filepath.Join(l.peerDir(org), "tls", "ca.crt"),
 			ServerName:      peerName(org), Operations: fmt.Sprintf("127.0.0.1:%d", p+2),
 		}
 	}
 	for _, o := range l.orderers() {
 		nf.Orderers[o.Name] = nfOrderer{
-			Address: fmt.Sprintf("127.0.0.1:%d", o.Port), AdminAddress: fmt.Sprintf("127.0.0.1:%d", o.Port+1),
+			Address: fmt.Sprintf("%s:%d", l.ordererHost(o), o.Port), AdminAddress: fmt.Sprintf("127.0.0.1:%d", o.Port+1),
 			Operations: fmt.Sprintf("127.0.0.1:%d", o.Port+2), TLSRootCertPath: o.tlsCA(),
 			ServerName: o.Host, MSPID: o.MSPID, Operator: o.Operator, ConsenterID: o.ID,
 		}
@@ -688,7 +691,7 @@ func (l netLayout) connectionProfile(nf netFile, org string) connectionProfile {
 	for _, o := range l.orderers() {
 		ch.Orderers = append(ch.Orderers, o.Host)
 		cp.Orderers[o.Host] = cpNode{
-			URL: fmt.Sprintf("grpcs://127.0.0.1:%d", o.Port), TLSCACerts: cpPath{o.tlsCA()},
+			URL: fmt.Sprintf("grpcs://%s:%d", l.ordererHost(o), o.Port), TLSCACerts: cpPath{o.tlsCA()},
 			GRPCOptions: map[string]string{"ssl-target-name-override": o.Host},
 		}
 	}
@@ -809,10 +812,12 @@ func (l netLayout) writeAppFiles() ([]string, error) {
 	return append([]string{p}, written...), nil
 }
 
-// networkFilesCmd is "tokentrail fabric network-files configtx|app".
+// networkFilesCmd is "tokentrail fabric network-files configtx|app|hosts".
+// With --hosts-prefix and --hosts-subnet every stage writes the files of the
+// network on hosts (hostsnet.go); the hosts stage needs them.
 func networkFilesCmd(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "fabric network-files configtx|app --dev DIR --base-port N --orderer-type raft|bft [--channel C] [--chaincode NAME]"
-	if len(args) == 0 || (args[0] != "configtx" && args[0] != "app") {
+	const synopsis = "fabric network-files configtx|app|hosts --dev DIR --base-port N --orderer-type raft|bft [--channel C] [--chaincode NAME] [--hosts-prefix P --hosts-subnet A.B.C --script FILE]"
+	if len(args) == 0 || (args[0] != "configtx" && args[0] != "app" && args[0] != "hosts") {
 		return usagef("usage: tokentrail %s", synopsis)
 	}
 	what := args[0]
@@ -824,6 +829,9 @@ func networkFilesCmd(args []string, stdout, stderr io.Writer) error {
 	chaincode := fs.String("chaincode", "tokentrail", "the chaincode the app uses")
 	batchTimeout := fs.Duration("batch-timeout", defaultBatchTimeout, "Raft: the longest a transaction waits to be cut into a block (1ms to 10s)")
 	maxMessages := fs.Int("max-message-count", defaultMaxMessageCount, "Raft: the most transactions in a block (1 to 10000)")
+	hostsPrefix := fs.String("hosts-prefix", "", "on hosts: the prefix of every namespace and link name (1 to 4 lower-case letters or digits)")
+	hostsSubnet := fs.String("hosts-subnet", "", "on hosts: the private /24 of the hosts, as three octets (10.77.0)")
+	script := fs.String("script", "", "on hosts: the network script's absolute path, for consortium.json (default: scripts/network.sh beside --dev's network/)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -846,11 +854,27 @@ func networkFilesCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	l := netLayout{Dev: abs, Channel: *channel, Chaincode: *chaincode, BasePort: *base, OrdererType: t,
 		BatchTimeout: *batchTimeout, MaxMessageCount: *maxMessages}
+	if *hostsPrefix != "" || *hostsSubnet != "" {
+		h := netHosts{Prefix: *hostsPrefix, Subnet: *hostsSubnet, Script: *script}
+		if h.Script == "" {
+			h.Script = filepath.Join(filepath.Dir(filepath.Dir(abs)), "scripts", "network.sh")
+		}
+		if err := h.check(); err != nil {
+			return usagef("fabric network-files: %v", err)
+		}
+		l.Hosts = &h
+	} else if what == "hosts" {
+		return usagef("fabric network-files hosts: --hosts-prefix and --hosts-subnet are required")
+	}
 	if err := l.check(); err != nil {
 		return usagef("fabric network-files: %v", err)
 	}
 	var written []string
-	if what == "configtx" {
+	if what == "hosts" {
+		if written, err = l.writeHostsFiles(); err != nil {
+			return err
+		}
+	} else if what == "configtx" {
 		p, err := l.writeConfigtx()
 		if err != nil {
 			return err
