@@ -53,6 +53,16 @@ func consortiumEnv(t *testing.T, path string) *env {
 	}
 	e := &env{nodes: map[string]*node{}, ctl: script(c.Script), peers: map[string]string{}, c: c}
 	for _, h := range c.Hosts {
+		// The organisations whose nodes read every batch of the load: the
+		// provider owns them; the regulator, the auditor and the exchange
+		// read everything. (The processor's and the consumer's nodes would
+		// answer the load's reads 404.)
+		switch h.MSPID {
+		case "ProviderMSP", "AuditorMSP", "ExchangeMSP", "RegulatorMSP":
+		default:
+			e.orderers = append(e.orderers, h.Orderers...)
+			continue
+		}
 		if h.Node.URL == "" {
 			continue
 		}
@@ -126,7 +136,12 @@ func TestConsortiumFaults(t *testing.T) {
 	}
 	var figures []figure
 	// phase runs the load, makes the fault, stops the load and checks.
+	only := os.Getenv("TOKENTRAIL_FAULTS")
 	phase := func(name string, fault func(ld *load) string) {
+		if only != "" && !strings.Contains(name, only) {
+			t.Logf("%s: left out (TOKENTRAIL_FAULTS=%s)", name, only)
+			return
+		}
 		t.Logf("%s: begins", name)
 		ld := startLoad(ctx, run, fmt.Sprintf("p%d", len(figures)+1), e.nodes, assessSeeds, tradeSeeds)
 		time.Sleep(4 * time.Second)

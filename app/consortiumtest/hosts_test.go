@@ -6,12 +6,63 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// nsClient is an HTTP client whose connections are made inside the network
+// namespace ns, as a program on that host would make them: the hub cannot
+// reach a host it has cut off, the host itself still reaches its own node.
+func nsClient(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			// The thread is never unlocked: it ends with this goroutine,
+			// so no other goroutine runs in the namespace it switched to.
+			runtime.LockOSThread()
+			f, err := os.Open(filepath.Join("/var/run/netns", ns))
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer f.Close()
+			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+				ch <- result{nil, fmt.Errorf("enter namespace %s: %w", ns, err)}
+				return
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+}
+
+// localNode is org's node as reached from inside its own host: its API port
+// on loopback.
+func localNode(t *testing.T, n *node, h Host) *node {
+	t.Helper()
+	u, err := url.Parse(n.url)
+	if err != nil || u.Port() == "" {
+		t.Fatalf("%s's node URL %q has no port", h.MSPID, n.url)
+	}
+	return &node{org: n.org, name: n.name, url: "http://127.0.0.1:" + u.Port(), key: n.key, client: nsClient(h.Namespace)}
+}
 
 // The faults that need hosts of their own: a partition (the hub side of a
 // host's link set down) and Toxiproxy's toxics on every proxied link.
@@ -31,33 +82,96 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 			e.ctl(context.Background(), "heal", h.Org)
 		}
 	})
-	cut := e.nodes[org]
+	cut := localNode(t, e.nodes[org], h)
 	other := e.nodes["RegulatorMSP"]
+	// The probes work from inside the host before it is cut off.
+	if r := cut.do(ctx, "GET", "/readyz", nil); r.status != 200 {
+		t.Fatalf("partition: %s's node from inside its host: %s", org, r)
+	}
 	e.must(t, "partition", h.Org)
 	began := time.Now()
 	// Probes through the cut-off node: a history read, the ledger info, a
 	// write (a batch of its own), /readyz.
+	// Probes through the cut-off node from inside its host until the heal:
+	// history reads of the seed batches (checked with the load's reads:
+	// never a wrong answer; stale when they lack an acknowledged write),
+	// the ledger info and /readyz; and collections, one after another,
+	// never retried (checked with the load's writes).
+	label := org + " inside its host"
+	var mu sync.Mutex
 	probes := map[string]map[int]int{}
 	probe := func(kind string, r reply) {
+		mu.Lock()
+		defer mu.Unlock()
 		if probes[kind] == nil {
 			probes[kind] = map[int]int{}
 		}
 		probes[kind][r.status]++
-		if p := r.refusalProblem(); p != "" {
-			t.Errorf("partition: %s through the cut-off node: %s", kind, p)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		seeds := append(append([]string{}, ld.assessSeeds...), ld.tradeSeeds...)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			batch := seeds[i%len(seeds)]
+			r := cut.do(ctx, "GET", eventsPath(batch), nil)
+			probe("history", r)
+			ld.record(label, batch, r)
+			probe("ledger", cut.do(ctx, "GET", "/api/v1/ledger", nil))
+			probe("readyz", cut.do(ctx, "GET", "/readyz", nil))
+			time.Sleep(500 * time.Millisecond)
 		}
-	}
-	for i := 0; time.Since(began) < 20*time.Second; i++ {
-		pctx, cancel := context.WithTimeout(ctx, 20*time.Second-time.Since(began)+time.Second)
-		probe("history", cut.do(pctx, "GET", eventsPath(ld.assessSeeds[i%len(ld.assessSeeds)]), nil))
-		probe("ledger", cut.do(pctx, "GET", "/api/v1/ledger", nil))
-		probe("readyz", cut.do(pctx, "GET", "/readyz", nil))
-		cancel()
-		time.Sleep(time.Second)
-	}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wr := &write{kind: kindCollect, node: org, key: fmt.Sprintf("%s-cut-%03d", ld.run, i), start: time.Now()}
+			wr.batch, wr.body = wr.key, collectBody(wr.key, 800000+i)
+			r := cut.do(ctx, "POST", "/api/v1/batches", wr.body)
+			probe("collect", r)
+			wr.end = time.Now()
+			wr.statuses = []int{r.status}
+			switch {
+			case r.status == 201:
+				wr.outcome = acked
+				var ans struct {
+					Event struct{ TxID, EventID string }
+				}
+				json.Unmarshal(r.body, &ans)
+				wr.txID, wr.eventID = ans.Event.TxID, ans.Event.EventID
+			case r.status == 503 || r.status == 504 || r.status == 0:
+				wr.outcome = unknown
+			default:
+				wr.outcome, wr.lastErr = refused, r.String()
+				ld.note("collect %s through the cut-off node: %s", wr.key, r)
+			}
+			if p := r.refusalProblem(); p != "" {
+				ld.note("collect %s through the cut-off node: %s", wr.key, p)
+			}
+			ld.mu.Lock()
+			ld.writes = append(ld.writes, wr)
+			ld.mu.Unlock()
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	time.Sleep(20 * time.Second)
 	e.must(t, "heal", h.Org)
 	healed = true
 	healedAt := time.Now()
+	close(stop)
+	wg.Wait()
 
 	// Writes through the cut-off node: none may be acknowledged while it
 	// was cut off (its peer can reach no orderer and no other endorser).

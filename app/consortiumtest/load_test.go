@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -353,26 +352,31 @@ func (ld *load) reader(r int, orgs []string) {
 	for i := r; !ld.stopping(); i++ {
 		org := orgs[i%len(orgs)]
 		batch := seeds[(i/len(orgs))%len(seeds)]
-		rep := ld.nodes[org].do(ld.ctx, "GET", "/api/v1/batches/"+url.PathEscape(batch)+"/events?pageSize=500", nil)
-		rd := read{node: org, batch: batch, status: rep.status, start: rep.start, end: rep.end, problem: rep.refusalProblem()}
-		switch {
-		case rep.status == 200:
-			var page contract.Page[contract.Event]
-			if err := json.Unmarshal(rep.body, &page); err != nil {
-				rd.problem = fmt.Sprintf("200 that does not decode: %v", err)
-			}
-			for _, e := range page.Items {
-				rd.events = append(rd.events, e.EventID)
-			}
-		case rep.status == 503 || rep.status == 504 || rep.status == 429 || rep.status == 0:
-		default:
-			rd.problem = "answered " + rep.String()
-		}
-		ld.mu.Lock()
-		ld.reads = append(ld.reads, rd)
-		ld.mu.Unlock()
+		rep := ld.nodes[org].do(ld.ctx, "GET", eventsPath(batch), nil)
+		ld.record(org, batch, rep)
 		ld.pause(150 * time.Millisecond)
 	}
+}
+
+// record notes a read of batch's history through the node labelled org.
+func (ld *load) record(org, batch string, rep reply) {
+	rd := read{node: org, batch: batch, status: rep.status, start: rep.start, end: rep.end, problem: rep.refusalProblem()}
+	switch {
+	case rep.status == 200:
+		var page contract.Page[contract.Event]
+		if err := json.Unmarshal(rep.body, &page); err != nil {
+			rd.problem = fmt.Sprintf("200 that does not decode: %v", err)
+		}
+		for _, e := range page.Items {
+			rd.events = append(rd.events, e.EventID)
+		}
+	case rep.status == 503 || rep.status == 504 || rep.status == 429 || rep.status == 0:
+	default:
+		rd.problem = "answered " + rep.String()
+	}
+	ld.mu.Lock()
+	ld.reads = append(ld.reads, rd)
+	ld.mu.Unlock()
 }
 
 func collectBody(id string, n int) map[string]any {
