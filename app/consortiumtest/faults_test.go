@@ -306,9 +306,36 @@ func ordererFault(ctx context.Context, t *testing.T, e *env, ld *load) string {
 		}
 	})
 	reg := e.nodes["RegulatorMSP"]
+	// progress waits until the height passes h by two blocks (one may be
+	// a block already ordered before a kill) and returns how long that took.
+	progress := func(h uint64, limit time.Duration) (time.Duration, bool) {
+		began := time.Now()
+		for time.Since(began) < limit && ctx.Err() == nil {
+			if now, err := height(ctx, reg); err == nil && now >= h+2 {
+				return time.Since(began), true
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		return time.Since(began), false
+	}
+	// The ordering service makes progress under the load before the first
+	// kill (a view change still settling from an earlier fault would
+	// otherwise be counted against the kill).
+	h, err := height(ctx, reg)
+	if err != nil {
+		t.Fatalf("height before the orderer kills: %v", err)
+	}
+	if _, ok := progress(h, 90*time.Second); !ok {
+		t.Fatalf("no block ordered within 90 s before the orderer kills")
+	}
+	h, _ = height(ctx, reg)
 	e.must(t, "kill", down[0])
 	oneDown := time.Now()
-	time.Sleep(12 * time.Second)
+	withOne, ok := progress(h, 90*time.Second)
+	if !ok {
+		t.Errorf("no block ordered within 90 s of %s being killed (three of four orderers up)", down[0])
+	}
+	time.Sleep(max(0, 10*time.Second-time.Since(oneDown)))
 	e.must(t, "kill", down[1])
 	stalled := time.Now()
 	time.Sleep(4 * time.Second) // blocks ordered before the kill reach the peers
@@ -359,6 +386,6 @@ func ordererFault(ctx context.Context, t *testing.T, e *env, ld *load) string {
 	if ackedOneDown == 0 {
 		t.Errorf("no write was acknowledged while one of four orderers was down")
 	}
-	return fmt.Sprintf("killed %s then %s (leader %q); %d writes acknowledged with one down; height held at %d for %.0f s with two down; first block %s after %s came back",
-		down[0], down[1], leader, ackedOneDown, h0, stallEnd.Sub(stalled).Seconds(), resumed.Round(100*time.Millisecond), down[1])
+	return fmt.Sprintf("killed %s then %s (leader %q); with one down, blocks again after %s and %d writes acknowledged in %.0f s; height held at %d for %.0f s with two down; first block %s after %s came back",
+		down[0], down[1], leader, withOne.Round(100*time.Millisecond), ackedOneDown, stalled.Sub(oneDown).Seconds(), h0, stallEnd.Sub(stalled).Seconds(), resumed.Round(100*time.Millisecond), down[1])
 }

@@ -100,6 +100,12 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 	label := org + " inside its host"
 	var mu sync.Mutex
 	probes := map[string]map[int]int{}
+	// A node learns it is cut off when its peers stop answering (2 s at
+	// most, app/ledger/fabric/fresh.go); from then on it must not answer a
+	// read from its own peer alone.
+	settled := began.Add(4 * time.Second)
+	var answeredCutOff []string
+	var healing time.Time // set before the heal; probes answered after it do not count
 	probe := func(kind string, r reply) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -107,6 +113,9 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 			probes[kind] = map[int]int{}
 		}
 		probes[kind][r.status]++
+		if kind != "collect" && r.status == 200 && r.start.After(settled) && (healing.IsZero() || r.end.Before(healing)) && len(answeredCutOff) < 5 {
+			answeredCutOff = append(answeredCutOff, fmt.Sprintf("%s at +%.1fs: %s", kind, r.start.Sub(began).Seconds(), r))
+		}
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -167,11 +176,17 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 		}
 	}()
 	time.Sleep(20 * time.Second)
+	mu.Lock()
+	healing = time.Now()
+	mu.Unlock()
 	e.must(t, "heal", h.Org)
 	healed = true
 	healedAt := time.Now()
 	close(stop)
 	wg.Wait()
+	for _, a := range answeredCutOff {
+		t.Errorf("partition: the cut-off node answered 200 after it could know it was cut off: %s", a)
+	}
 
 	// Writes through the cut-off node: none may be acknowledged while it
 	// was cut off (its peer can reach no orderer and no other endorser).
