@@ -106,6 +106,7 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 	settled := began.Add(4 * time.Second)
 	var answeredCutOff []string
 	var healing time.Time // set before the heal; probes answered after it do not count
+	var firstRefusal, lastServed time.Duration // of history reads, since the cut
 	probe := func(kind string, r reply) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -113,6 +114,12 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 			probes[kind] = map[int]int{}
 		}
 		probes[kind][r.status]++
+		if kind == "history" && r.status == 503 && firstRefusal == 0 {
+			firstRefusal = r.start.Sub(began)
+		}
+		if kind == "history" && r.status == 200 && (healing.IsZero() || r.end.Before(healing)) {
+			lastServed = r.end.Sub(began)
+		}
 		if kind != "collect" && r.status == 200 && r.start.After(settled) && (healing.IsZero() || r.end.Before(healing)) && len(answeredCutOff) < 5 {
 			answeredCutOff = append(answeredCutOff, fmt.Sprintf("%s at +%.1fs: %s", kind, r.start.Sub(began).Seconds(), r))
 		}
@@ -221,8 +228,8 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 	if caught == 0 {
 		t.Errorf("partition: %s's node did not read as the regulator's within 90 s of the heal", org)
 	}
-	return fmt.Sprintf("probes through the cut-off node %v; its writes while cut off %v; it read as the others %s after the heal",
-		probes, during, caught.Round(100*time.Millisecond))
+	return fmt.Sprintf("probes through the cut-off node %v (last history read served %.1f s after the cut, first refused %.1f s after); its writes while cut off %v; it read as the others %s after the heal",
+		probes, lastServed.Seconds(), firstRefusal.Seconds(), during, caught.Round(100*time.Millisecond))
 }
 
 // toxic is a Toxiproxy toxic as its HTTP API takes it.
