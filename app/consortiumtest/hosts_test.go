@@ -105,7 +105,7 @@ func partitionFault(ctx context.Context, t *testing.T, e *env, ld *load, org str
 	// read from its own peer alone.
 	settled := began.Add(4 * time.Second)
 	var answeredCutOff []string
-	var healing time.Time // set before the heal; probes answered after it do not count
+	var healing time.Time                      // set before the heal; probes answered after it do not count
 	var firstRefusal, lastServed time.Duration // of history reads, since the cut
 	probe := func(kind string, r reply) {
 		mu.Lock()
