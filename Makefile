@@ -4,7 +4,7 @@ GO        ?= go
 TIMEOUT   ?= 10m
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-unit test-fabric test-fabric-bft bench lint fmt web vuln
+.PHONY: all build test test-unit test-fabric test-fabric-bft test-consortium bench lint fmt web vuln
 
 all: build
 
@@ -29,6 +29,11 @@ test-fabric:
 ## part of test since receipts verify BFT-signed blocks (3–4 min; docs/design/0020-smartbft-ordering.md)
 test-fabric-bft:
 	ORDERER_TYPE=bft scripts/test-fabric.sh
+
+## test-consortium: the consortium tests on a fresh multi-host network (scripts/network.sh up --hosts: one network
+## namespace per organisation, Toxiproxy between the hosts, SmartBFT), removed afterwards whatever happens; needs root
+test-consortium:
+	scripts/test-consortium.sh
 
 ## bench: run the benchmarks, no tests
 bench:

@@ -50,7 +50,9 @@ DEFAULT_CC_POLICY="OutOf(2, 'RegulatorMSP.peer', 'ProviderMSP.peer', 'ExchangeMS
 #   peer of org k   base+100+10*k     +0 gRPC, +1 chaincode listener, +2 operations, +3 pprof
 #   chaincode slot  base+200+slot     (tokentrail slot 0, onekey slot 1, others next free);
 #                   its pprof at +50 (base+250+slot)
-# The highest port is base+299 (base 7050: 7349; base 9050: 9349).
+# The highest port is base+299 (base 7050: 7349; base 9050: 9349). On hosts (up --hosts) every
+# namespace has its own ports, and each organisation's tokentrail node listens at base+300+k
+# (k: its place in ORGS), also the port of its proxy on the hub.
 # The base port and the orderer type are fixed into the channel configuration
 # when the genesis block is made; they are saved in network/.dev/ports.env and
 # reused afterwards.

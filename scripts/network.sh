@@ -186,6 +186,14 @@ start_peer() {
   local -a prof=()
   [[ "${FABRIC_PROFILE:-0}" == 1 ]] &&
     prof=(CORE_PEER_PROFILE_ENABLED=true CORE_PEER_PROFILE_LISTENADDRESS="127.0.0.1:$(peer_pprof_port "$org")")
+  # On hosts a partition drops packets silently: nothing fails, it only
+  # hangs. A peer pulling blocks from an orderer cut off that way moves to
+  # another (BFT) once the others' block headers have run ahead of it this
+  # long; a gateway whose endorser on a cut-off host does not answer asks
+  # another after this long. Fabric's defaults, 30 s each, are a whole API
+  # request's time limit.
+  [[ $HOSTS_MODE == 1 ]] && prof+=(CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY=10s
+    CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=10s)
   start_process "$name" "$BIN/peer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
@@ -550,8 +558,8 @@ hosts_up() {
     else
       [[ ! -e "/etc/netns/$ns" ]] || made_has "netns $ns" ||
         die "/etc/netns/$ns exists but this network did not make it (set HOSTS_PREFIX)"
-      made_add "netns $ns"
       ip netns add "$ns" || die "ip netns add $ns failed"
+      made_add "netns $ns"
     fi
     mkdir -p "/etc/netns/$ns"
     cp "$DEV/hosts/etc/$ns/hosts" "/etc/netns/$ns/hosts"
@@ -907,7 +915,11 @@ main() {
     up)
       case "${1:-}" in
         "") ;;
-        --hosts) WANT_HOSTS=1 ;;
+        --hosts)
+          WANT_HOSTS=1
+          [[ "$(id -u)" == 0 ]] || die "up --hosts makes network namespaces (ip netns), which needs root: run it as root"
+          command -v ip >/dev/null || die "up --hosts needs ip (iproute2)"
+          ;;
         *) die "usage: scripts/network.sh up [--hosts]" ;;
       esac
       network_up

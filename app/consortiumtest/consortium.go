@@ -59,7 +59,8 @@ type Host struct {
 	// Link is the hub side of the host's veth pair: setting it down (inside
 	// the hub namespace) cuts the host off from every other host.
 	Link string `json:"link"`
-	// Node is the organisation's tokentrail node.
+	// Node is the organisation's tokentrail node; zero on the Raft ordering
+	// organisation's host ("orderer", OrdererMSP), which runs only orderers.
 	Node Node `json:"node"`
 	// Peer is the process name of the host's peer (as `network.sh status`
 	// prints it), empty when the organisation runs none.
