@@ -321,7 +321,9 @@ func (ld *load) attempt(n *node, path string, wr *write) {
 				}
 				return
 			}
-			ld.pause(min(r.retryWait(), 5*time.Second))
+			// Not cut short by the load's stop: the write goes on being
+			// sent for retryFor, at this pace.
+			time.Sleep(min(r.retryWait(), 5*time.Second))
 		case r.status == http.StatusServiceUnavailable || r.status == http.StatusGatewayTimeout || r.status == 0:
 			ambiguous = true
 			if !idempotent || giveUp {
