@@ -149,8 +149,9 @@ func TestConsortiumFaults(t *testing.T) {
 		faultEnd := time.Now()
 		time.Sleep(4 * time.Second)
 		ld.halt()
+		halted := time.Since(faultEnd)
 		paths := ld.paths()
-		snaps, _, diffs := settle(ctx, e.nodes, paths, 120*time.Second)
+		snaps, took, diffs := settle(ctx, e.nodes, paths, 120*time.Second)
 		for _, d := range diffs {
 			t.Errorf("%s: after 120 s the nodes still differ: %s", name, d)
 		}
@@ -159,6 +160,8 @@ func TestConsortiumFaults(t *testing.T) {
 			t.Errorf("%s: %s", name, f)
 		}
 		catchUp := time.Since(faultEnd) // the load's tail, its retries, then the nodes agreeing
+		extra += fmt.Sprintf("; load stopped (last retries answered) %s after the fault ended, nodes alike %s after that",
+			halted.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 		figures = append(figures, figure{name, v, catchUp, extra})
 		t.Logf("%s: %s; %s; all nodes alike %s after the fault ended", name, v, extra, catchUp.Round(100*time.Millisecond))
 		if n := v.writes[kindCollect][acked] + v.writes[kindAssess][acked] + v.writes[kindTrade][acked]; n == 0 {
