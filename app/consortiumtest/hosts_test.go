@@ -283,21 +283,39 @@ func toxicsFault(ctx context.Context, t *testing.T, e *env) string {
 	if len(e.c.Proxies) == 0 {
 		t.Fatal("the consortium lists no Toxiproxy proxies")
 	}
-	remove := func() int {
-		left := 0
+	// remove deletes the toxics (a DELETE that fails is sent again, up to
+	// five times), then lists each proxy's toxics and returns what is left.
+	remove := func() []string {
+		var left []string
 		for _, p := range e.c.Proxies {
+			base := "/proxies/" + url.PathEscape(p.Name) + "/toxics"
 			for _, tx := range linkToxics {
-				_, code, err := toxiproxy(context.Background(), api, "DELETE", "/proxies/"+url.PathEscape(p.Name)+"/toxics/"+tx.Name, nil)
-				if err != nil || (code != 204 && code != 404) {
-					left++
+				for try := 0; try < 5; try++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					b, code, err := toxiproxy(ctx, api, "DELETE", base+"/"+tx.Name, nil)
+					cancel()
+					if err == nil && (code == 204 || code == 404) {
+						break
+					}
+					t.Logf("toxics: DELETE %s on %s: %d %v %s", tx.Name, p.Name, code, err, b)
+					time.Sleep(500 * time.Millisecond)
 				}
+			}
+			b, code, err := toxiproxy(context.Background(), api, "GET", base, nil)
+			var list []toxic
+			if err != nil || code != 200 || json.Unmarshal(b, &list) != nil {
+				left = append(left, fmt.Sprintf("%s: toxics not listed (%d %v)", p.Name, code, err))
+				continue
+			}
+			for _, tx := range list {
+				left = append(left, p.Name+": "+tx.Name)
 			}
 		}
 		return left
 	}
 	t.Cleanup(func() {
-		if left := remove(); left > 0 {
-			t.Errorf("toxics: %d could not be removed", left)
+		if left := remove(); len(left) > 0 {
+			t.Errorf("toxics still on the proxies: %v", left)
 		}
 	})
 	for _, p := range e.c.Proxies {
@@ -310,8 +328,8 @@ func toxicsFault(ctx context.Context, t *testing.T, e *env) string {
 	}
 	on := time.Now()
 	time.Sleep(60 * time.Second)
-	if left := remove(); left > 0 {
-		t.Errorf("toxics: %d could not be removed", left)
+	if left := remove(); len(left) > 0 {
+		t.Errorf("toxics still on the proxies: %v", left)
 	}
 	return fmt.Sprintf("%d toxics on each of %d proxies for %.0f s", len(linkToxics), len(e.c.Proxies), time.Since(on).Seconds())
 }
