@@ -59,6 +59,12 @@ func take(ctx context.Context, n *node, paths []string) (snapshot, error) {
 				q += "&pageToken=" + url.QueryEscape(token)
 			}
 			r := n.do(ctx, "GET", q, nil)
+			// A node limits each key's requests (50 a second with an
+			// organisation's own configuration): wait as it asks.
+			for tries := 0; r.status == 429 && tries < 60 && ctx.Err() == nil; tries++ {
+				time.Sleep(r.retryWait())
+				r = n.do(ctx, "GET", q, nil)
+			}
 			if r.status == 404 {
 				all = []byte("404")
 				break
