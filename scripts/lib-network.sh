@@ -68,6 +68,9 @@ load_ports() {
     hs="$(sed -n 's/^HOSTS_SUBNET=//p' "$saved")"
     if [[ -n "$hp" ]]; then
       HOSTS_MODE=1 HOSTS_PREFIX_SET="$hp" HOSTS_SUBNET_SET="$hs"
+      if [[ -n "${HOSTS_PREFIX:-}" && "$HOSTS_PREFIX" != "$hp" ]] || [[ -n "${HOSTS_SUBNET:-}" && "$HOSTS_SUBNET" != "$hs" ]]; then
+        warn "HOSTS_PREFIX/HOSTS_SUBNET ignored: this network was created with $hp and $hs (run 'clean' to change them)"
+      fi
     elif [[ "${WANT_HOSTS:-0}" == 1 ]]; then
       die "this network was made on one machine (no --hosts); run 'scripts/network.sh clean' before 'up --hosts'"
     fi

@@ -66,7 +66,7 @@ if ip -o addr show | grep -qF " $subnet."; then
   ip -o addr show | grep -F " $subnet." >&2
   exit 1
 fi
-if ip -o link show | awk -F': ' '{print $2}' | grep -q "^$prefix[-b]"; then
+if ip -o link show | awk -F': ' '{print $2}' | grep -q "^${prefix}[-b]"; then
   echo "test-consortium: a link named $prefix-* or ${prefix}br* is in the root namespace" >&2
   exit 1
 fi

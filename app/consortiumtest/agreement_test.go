@@ -138,6 +138,19 @@ func TestConsortiumAgreement(t *testing.T) {
 		}
 	}
 
+	var sharedCreds struct {
+		Organizations []struct {
+			MSPID  string `json:"mspId"`
+			APIKey string `json:"apiKey"`
+		} `json:"organizations"`
+	}
+	if b, err := os.ReadFile(filepath.Join(c.Dev, "dev-credentials.json")); err != nil {
+		t.Fatalf("the shared development keys: %v", err)
+	} else if err := json.Unmarshal(b, &sharedCreds); err != nil || len(sharedCreds.Organizations) == 0 {
+		t.Fatalf("the shared development keys: %v (%d keys)", err, len(sharedCreds.Organizations))
+	}
+	shared := sharedCreds.Organizations
+
 	// Each node knows its own organisation and no other's key.
 	for _, msp := range msps {
 		n := nodes[msp]
@@ -157,6 +170,13 @@ func TestConsortiumAgreement(t *testing.T) {
 		}
 		if code, _ := n.call(t, "GET", "/api/v1/whoami", "", nil); code != 401 {
 			t.Errorf("%s's node answered a request without a key with %d, want 401", msp, code)
+		}
+		// Nor the keys of the shared development configuration, which holds
+		// every organisation's.
+		for _, k := range shared {
+			if code, b := n.call(t, "GET", "/api/v1/whoami", k.APIKey, nil); code != 401 {
+				t.Errorf("%s's node answered the shared configuration's key of %s with %d, want 401: %s", msp, k.MSPID, code, b)
+			}
 		}
 	}
 
