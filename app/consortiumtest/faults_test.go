@@ -24,7 +24,7 @@ type env struct {
 	c        *Consortium       // nil on a loopback network: no partition, no Toxiproxy
 }
 
-// netctl runs the network script and fails the test on an error.
+// must runs the network script and fails the test on an error.
 func (e *env) must(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
