@@ -69,6 +69,7 @@ type Ledger struct {
 	readsPrivate map[string]bool // queries whose answer may carry it
 	stats        stats
 	heights      *heights
+	fresh        *freshness                        // heights sampled before queries (fresh.go)
 	blocks       *blockCache[*receipt.FabricBlock] // blocks of recent writes, for their receipts
 	closeMu      sync.Once
 	// commitPause is the first pause between a transaction's submissions
@@ -178,6 +179,7 @@ func Open(cfg Config, log *slog.Logger) (*Ledger, error) {
 		l.byPeer = append(l.byPeer, firstOf[name])
 	}
 	l.heights = newHeights(l)
+	l.fresh = newFreshness(l)
 	l.blocks = newBlockCache[*receipt.FabricBlock]()
 	return l, nil
 }
@@ -380,6 +382,10 @@ func (l *Ledger) Evaluate(ctx context.Context, org, fn string, args []byte) ([]b
 		// computed on, a peer that does not hold them.
 		route = l.privateRoute(route)
 	}
+	// Only a peer known to be current answers (fresh.go).
+	if route, err = l.current(ctx, route); err != nil {
+		return nil, err
+	}
 	var out []byte
 	err = l.failover(ctx, "evaluate", route, retryWindow, func(g *orgGateway) error {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -557,9 +563,21 @@ func (l *Ledger) blockByNumber(ctx context.Context, n uint64) ([]byte, error) {
 	return nil, fmt.Errorf("block %d: %w", n, lastErr)
 }
 
-// Info reports the channel's height, as the first peer that answers sees
-// it, and the trust anchor receipts are checked against.
+// Info reports the channel's height, the highest of the peers that answer
+// (when more than half of them do: fresh.go), and the trust anchor receipts
+// are checked against. Ready is Info without its answer.
 func (l *Ledger) Info(ctx context.Context) (ledger.Info, error) {
+	if l.fresh != nil && len(l.byPeer) > 0 {
+		heights, err := l.fresh.sample(ctx)
+		if err != nil {
+			return ledger.Info{}, err
+		}
+		top, err := quorumTop(heights, len(l.byPeer))
+		if err != nil {
+			return ledger.Info{}, err
+		}
+		return ledger.Info{Kind: "fabric", Height: top, TrustAnchor: string(l.anchor)}, nil
+	}
 	route, err := l.anyRoute()
 	if err != nil {
 		return ledger.Info{}, err
