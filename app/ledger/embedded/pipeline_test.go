@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,7 +217,7 @@ func TestPipelineMatchesSequential(t *testing.T) {
 	}
 
 	keyDir := t.TempDir()
-	run := func(noPipeline bool) (chain []string, state string, overlapped int64, errs []string) {
+	run := func(noPipeline bool, maxBlockTxs int) (chain []string, state string, overlapped int64, errs []string) {
 		dir := t.TempDir()
 		if !noPipeline {
 			key, err := os.ReadFile(filepath.Join(keyDir, KeyFile))
@@ -230,7 +231,7 @@ func TestPipelineMatchesSequential(t *testing.T) {
 			dir = keyDir
 		}
 		clock := contracttest.NewClock()
-		l := openTest(t, Config{Dir: dir, MaxBlockTxs: 1, NoPipeline: noPipeline, Clock: clock.Now, TxIDs: counterTxIDs("seq")})
+		l := openTest(t, Config{Dir: dir, MaxBlockTxs: maxBlockTxs, NoPipeline: noPipeline, Clock: clock.Now, TxIDs: counterTxIDs("seq")})
 		setupConsortium(t, l)
 		base := l.Height()
 		var accepted atomic.Int64
@@ -256,13 +257,17 @@ func TestPipelineMatchesSequential(t *testing.T) {
 		}
 		for i, s := range subs {
 			o := <-s.done
-			errs = append(errs, fmt.Sprintf("%d: block %d %v", i, o.res.Block, o.err))
+			if maxBlockTxs == 1 {
+				errs = append(errs, fmt.Sprintf("%d: block %d %v", i, o.res.Block, o.err))
+			} else {
+				errs = append(errs, fmt.Sprintf("%d: %v", i, o.err))
+			}
 		}
 		hashes, headers := blockHashes(t, l)
 		return append(headers, hashes...), stateDigest(t, l), over.Load(), errs
 	}
-	seqChain, seqState, seqOver, seqErrs := run(true)
-	pipeChain, pipeState, pipeOver, pipeErrs := run(false)
+	seqChain, seqState, seqOver, seqErrs := run(true, 1)
+	pipeChain, pipeState, pipeOver, pipeErrs := run(false, 1)
 	if seqOver != 0 {
 		t.Errorf("%d transactions executed over an uncommitted block with NoPipeline", seqOver)
 	}
@@ -279,6 +284,32 @@ func TestPipelineMatchesSequential(t *testing.T) {
 	if fmt.Sprint(seqChain) != fmt.Sprint(pipeChain) {
 		t.Errorf("blocks differ:\nsequential %v\npipelined  %v", seqChain, pipeChain)
 	}
+
+	// With blocks of several transactions the writer also takes what is
+	// queued while the block before commits into the block it executes, so
+	// the blocks are cut elsewhere than by the sequential writer; the
+	// outcomes and the state must not change.
+	_, manyState, _, manyErrs := run(false, 8)
+	if fmt.Sprint(manyErrs) != fmt.Sprint(seqErrs2(seqErrs)) {
+		t.Errorf("outcomes differ with blocks of up to 8:\nsequential %v\npipelined  %v", seqErrs2(seqErrs), manyErrs)
+	}
+	if manyState != seqState {
+		t.Errorf("state differs with blocks of up to 8: %s, sequential %s", manyState, seqState)
+	}
+}
+
+// seqErrs2 drops the block numbers from outcomes listed as "i: block n err".
+func seqErrs2(outcomes []string) []string {
+	out := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		var n int
+		var block uint64
+		if k, _ := fmt.Sscanf(o, "%d: block %d", &n, &block); k == 2 {
+			o = fmt.Sprintf("%d:%s", n, strings.TrimPrefix(o, fmt.Sprintf("%d: block %d", n, block)))
+		}
+		out[i] = o
+	}
+	return out
 }
 
 // TestRangeOverlay compares rangeOverlay, over a bbolt bucket and two
@@ -363,5 +394,52 @@ func TestRangeOverlay(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQueuedDuringCommitJoinsBlock holds block N's commit while the writer
+// executes N+1, and queues two more submissions while it does: the writer
+// takes them into N+1 rather than wait for N. The second collects N's batch
+// again and is refused, as it rests on N's writes.
+func TestQueuedDuringCommitJoinsBlock(t *testing.T) {
+	l := openTest(t, Config{MaxBlockTxs: 8})
+	setupConsortium(t, l)
+	n := l.Height() + 1
+	waiting, release := holdCommit(t, l, n)
+	first := submitAsync(l, orgProvider, contract.FnCollect, mustJSON(t, collectReq("join-a", 1)), nil)
+	waitFor(t, "held commit", waiting)
+
+	late := []*submission{
+		{ctx: context.Background(), org: orgProvider, fn: contract.FnCollect, args: mustJSON(t, collectReq("join-c", 3)), done: make(chan outcome, 1)},
+		{ctx: context.Background(), org: orgProvider, fn: contract.FnCollect, args: mustJSON(t, collectReq("join-a", 1)), done: make(chan outcome, 1)},
+	}
+	var queued atomic.Bool
+	l.testHookApply = func(*txState) error {
+		if !queued.Swap(true) {
+			for _, s := range late {
+				l.queue <- s
+			}
+		}
+		return nil
+	}
+	second := submitAsync(l, orgProvider, contract.FnCollect, mustJSON(t, collectReq("join-b", 2)), nil)
+	time.Sleep(50 * time.Millisecond)
+	release(nil)
+
+	if o := <-first; o.err != nil || o.res.Block != n {
+		t.Fatalf("first collect: block %d, %v; want block %d", o.res.Block, o.err, n)
+	}
+	if o := <-second; o.err != nil || o.res.Block != n+1 {
+		t.Fatalf("second collect: block %d, %v; want block %d", o.res.Block, o.err, n+1)
+	}
+	if o := <-late[0].done; o.err != nil || o.res.Block != n+1 {
+		t.Fatalf("collect queued while block %d committed: block %d, %v; want block %d", n, o.res.Block, o.err, n+1)
+	}
+	var ce *contract.Error
+	if o := <-late[1].done; !errors.As(o.err, &ce) || ce.Kind != contract.KindConflict {
+		t.Fatalf("collect of block %d's batch again: %v, want a conflict", n, o.err)
+	}
+	if l.Height() != n+1 {
+		t.Fatalf("height %d, want %d", l.Height(), n+1)
 	}
 }
