@@ -443,3 +443,67 @@ func TestQueuedDuringCommitJoinsBlock(t *testing.T) {
 		t.Fatalf("height %d, want %d", l.Height(), n+1)
 	}
 }
+
+// TestArrivalsWhileWaitingJoinBlock: while block N commits, the writer,
+// having executed what was queued into N+1, waits for N with no read
+// transaction open and takes what arrives meanwhile into N+1 too. Here N's
+// commit has completed (its onBlock is held) when the late submissions
+// arrive: the writer's new read transaction holds N already, and N's writes
+// are still in its overlay, which must read the same. A trade on N's batch
+// is accepted, a second collection of it refused, both in N+1.
+func TestArrivalsWhileWaitingJoinBlock(t *testing.T) {
+	l := openTest(t, Config{MaxBlockTxs: 8})
+	setupConsortium(t, l)
+	n := l.Height() + 1
+	waiting, release := holdCommit(t, l, n)
+	committed, letGo := make(chan struct{}), make(chan struct{})
+	var letGoOnce atomic.Bool
+	t.Cleanup(func() {
+		if !letGoOnce.Swap(true) {
+			close(letGo)
+		}
+	})
+	l.onBlock = func(number uint64, _ []byte, _ []appliedTx) {
+		if number == n {
+			close(committed)
+			<-letGo
+		}
+	}
+	executed := make(chan struct{}, 8)
+	first := submitAsync(l, orgProvider, contract.FnCollect, mustJSON(t, collectReq("wait-a", 1)), nil)
+	waitFor(t, "held commit", waiting)
+	l.testHookApply = func(*txState) error {
+		executed <- struct{}{}
+		return nil
+	}
+	second := submitAsync(l, orgProvider, contract.FnCollect, mustJSON(t, collectReq("wait-b", 2)), nil)
+	waitFor(t, "execution of block n+1", executed)
+	release(nil)
+	waitFor(t, "commit of block n", committed)
+	time.Sleep(20 * time.Millisecond) // the writer waits for block n's end, nothing queued
+
+	trade := submitAsync(l, orgExchange, contract.FnTradeBulk,
+		mustJSON(t, contract.BulkTradeRequest{Trades: []contract.TradeRequest{tradeReq("wait-t", "wait-a"), tradeReq("wait-u", "wait-a")}}),
+		termsJSON(t, 10, 11))
+	waitFor(t, "execution of the trade", executed)
+	again := submitAsync(l, orgProvider, contract.FnCollect, mustJSON(t, collectReq("wait-a", 1)), nil)
+	time.Sleep(20 * time.Millisecond)
+	letGoOnce.Store(true)
+	close(letGo)
+
+	if o := <-first; o.err != nil || o.res.Block != n {
+		t.Fatalf("first collect: block %d, %v; want block %d", o.res.Block, o.err, n)
+	}
+	for name, ch := range map[string]<-chan outcome{"second collect": second, "trade": trade} {
+		if o := <-ch; o.err != nil || o.res.Block != n+1 {
+			t.Errorf("%s: block %d, %v; want block %d", name, o.res.Block, o.err, n+1)
+		}
+	}
+	var ce *contract.Error
+	if o := <-again; !errors.As(o.err, &ce) || ce.Kind != contract.KindConflict {
+		t.Fatalf("collect of block %d's batch again: %v, want a conflict", n, o.err)
+	}
+	if !hasTrade(t, l, "wait-a", "wait-t") {
+		t.Fatal("the trade is not on the ledger")
+	}
+}

@@ -213,35 +213,55 @@ func (l *Ledger) executeBlock(batch []*submission, prev *pendingBlock) *pendingB
 		}
 	}
 	// While prev is being committed the writer would only wait: it takes
-	// what is queued meanwhile into this block instead, as the sequential
-	// writer would have found it queued after prev's commit. Fewer, larger
-	// blocks cost less CPU per transaction. It stops when nothing is queued,
-	// never blocking with the read transaction open (see below).
+	// what is queued meanwhile, and what arrives until prev is done, into
+	// this block instead, as the sequential writer would have found it
+	// queued after prev's commit. Fewer, larger blocks cost less CPU per
+	// transaction.
 	if prev != nil && abort == nil {
 	extend:
 		for n := len(batch); n < l.cfg.MaxBlockTxs && argBytes < maxBlockArgs; n++ {
+			var s *submission
+			var ok bool
 			select {
 			case <-prev.done:
 				break extend
+			case s, ok = <-l.queue:
 			default:
+				// Nothing queued: wait for a submission or for prev with no
+				// read transaction open, since bbolt's commit of prev may
+				// need to remap the file, which waits for readers.
+				if rtx != nil {
+					_ = rtx.Rollback()
+					rtx = nil
+				}
+				select {
+				case <-prev.done:
+					break extend
+				case s, ok = <-l.queue:
+				}
 			}
-			select {
-			case s, ok := <-l.queue:
-				if !ok {
+			if !ok {
+				break extend
+			}
+			if rtx == nil {
+				// The new read transaction may hold prev already; prev's
+				// layer of the overlay then repeats what it holds.
+				if rtx, err = l.db.Begin(false); err != nil {
+					abort = fmt.Errorf("block aborted: begin read: %v: %w", err, ledger.ErrUnavailable)
+					s.done <- outcome{err: abort}
 					break extend
 				}
-				argBytes += len(s.args)
-				if !take(s) {
-					break extend
-				}
-			default:
+			}
+			argBytes += len(s.args)
+			if !take(s) {
 				break extend
 			}
 		}
 	}
-	// The read transaction ends before anything waits for prev: bbolt's
-	// commit of prev may need to remap the file, which waits for readers.
-	_ = rtx.Rollback()
+	// The read transaction ends before anything waits for prev (see above).
+	if rtx != nil {
+		_ = rtx.Rollback()
+	}
 
 	var b *pendingBlock
 	if abort == nil && len(acc) > 0 {
