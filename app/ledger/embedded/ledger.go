@@ -132,12 +132,13 @@ type Ledger struct {
 	// until it is reopened, because the file's state is no longer known.
 	failed error
 
-	// onBlock, when set (by tests and benchmarks), is called by the writer
-	// after each committed block with the stored block and its
-	// transactions' write sets.
+	// onBlock, when set (by tests and benchmarks), is called by
+	// commitPending after each committed block, before its submitters are
+	// answered, with the stored block and its transactions' write sets.
 	onBlock func(number uint64, block []byte, txs []appliedTx)
-	// testHookApply, when set (by tests), runs after each transaction's
-	// writes are applied; an error aborts the block as a failed write would.
+	// testHookApply, when set (by tests), runs in the writer after each
+	// accepted transaction's write set is hashed, before it joins the
+	// block; an error aborts the block as a failed write would.
 	testHookApply func(*txState) error
 	// testHookCommit, when set (by tests), runs in commitPending just before
 	// block number's bbolt transaction commits; an error stands in for a
