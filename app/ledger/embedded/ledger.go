@@ -5,7 +5,9 @@
 // consistent state. The writer takes every submission waiting in its queue
 // (up to [Config.MaxBlockTxs]), executes each with the contract, and commits
 // the accepted ones, their state changes and the block that records them in
-// one bbolt transaction: group commit. A block holds the Merkle root of its
+// one bbolt transaction: group commit. That commit runs in a goroutine of
+// its own while the writer executes the next block over the committed state
+// and the committing block's writes: one block in flight. A block holds the Merkle root of its
 // transaction records and the hash of the previous block, and is signed by
 // the node's ECDSA P-256 key. A write is acknowledged only after bbolt has
 // fsynced its block. Queries read a consistent snapshot, concurrently with
@@ -77,6 +79,11 @@ type Config struct {
 	// FullVerify makes Open verify the whole chain rather than only the
 	// blocks after the last verified checkpoint.
 	FullVerify bool
+	// NoPipeline makes the writer wait for each block's commit before it
+	// executes the next, rather than execute the next while the block is
+	// written and fsynced. The blocks are the same either way; it exists to
+	// compare the two.
+	NoPipeline bool
 	// NoSync turns off fsync. It exists only to measure what durability
 	// costs; a ledger with NoSync loses acknowledged writes on a crash.
 	NoSync bool
@@ -107,7 +114,10 @@ type Ledger struct {
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 
-	// Written only by the writer goroutine (and Open before it starts).
+	// lastTime is written only by the writer goroutine (and Open before it
+	// starts); headHash, the hash of the last committed block, only by
+	// commitPending, which the writer runs one block at a time and waits
+	// for before it reads headHash.
 	lastTime time.Time
 	headHash [32]byte
 
@@ -122,13 +132,18 @@ type Ledger struct {
 	// until it is reopened, because the file's state is no longer known.
 	failed error
 
-	// onBlock, when set (by tests and benchmarks), is called by the writer
-	// after each committed block with the stored block and its
-	// transactions' write sets.
+	// onBlock, when set (by tests and benchmarks), is called by
+	// commitPending after each committed block, before its submitters are
+	// answered, with the stored block and its transactions' write sets.
 	onBlock func(number uint64, block []byte, txs []appliedTx)
-	// testHookApply, when set (by tests), runs after each transaction's
-	// writes are applied; an error aborts the block as a failed write would.
+	// testHookApply, when set (by tests), runs in the writer after each
+	// accepted transaction's write set is hashed, before it joins the
+	// block; an error aborts the block as a failed write would.
 	testHookApply func(*txState) error
+	// testHookCommit, when set (by tests), runs in commitPending just before
+	// block number's bbolt transaction commits; an error stands in for a
+	// commit that failed before anything of the block was written.
+	testHookCommit func(number uint64) error
 }
 
 // appliedTx is what tests learn about one committed transaction.

@@ -167,7 +167,7 @@ func (r *Replay) Write(p *PreparedBlock) (time.Duration, error) {
 func writePrepared(tx *bolt.Tx, p *PreparedBlock) error {
 	state, private := tx.Bucket(bucketState), tx.Bucket(bucketPrivate)
 	for _, w := range p.writes {
-		if err := storeWriteSet(state, private, w.puts, w.privPuts, nil); err != nil {
+		if err := storeWriteSet(state, private, w.puts, w.privPuts); err != nil {
 			return err
 		}
 	}

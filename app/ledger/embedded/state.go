@@ -19,15 +19,20 @@ import (
 var errReadOnly = errors.New("write attempted in a query")
 
 // txState is one transaction's [contract.State] over a bbolt transaction.
-// Reads go to the bbolt transaction, so they see everything committed before
-// and every earlier transaction of the same block (it is executed in the same
-// bbolt transaction), but not this transaction's own writes: those are staged
-// here and applied by [txState.apply] only once the contract has accepted the
-// transaction, so a rejected transaction writes nothing.
+// The ledger's writer executes over a read transaction (the state as of the
+// last committed block) seen through over, the write sets of the executed
+// transactions not yet committed: those of the block before, while it is
+// committed, and the earlier ones of the same block (see pipeline.go).
+// Replay executes in a write transaction, applying each accepted
+// transaction's writes into it ([txState.apply]), and has no overlay.
+// Either way a transaction does not see its own writes: they are staged here
+// and leave it only once the contract has accepted the transaction, so a
+// rejected transaction writes nothing.
 type txState struct {
 	tx        *bolt.Tx
 	state     *bolt.Bucket
 	private   *bolt.Bucket
+	over      overlay // nil: reads go to tx alone
 	readOnly  bool
 	txID      string
 	ts        time.Time
@@ -69,6 +74,9 @@ func checkKey(key string) error {
 func (s *txState) Get(key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
+	}
+	if v, ok := s.over.get("", key); ok {
+		return bytes.Clone(v), nil
 	}
 	return bytes.Clone(s.state.Get([]byte(key))), nil
 }
@@ -143,7 +151,7 @@ func rangeBucket(b *bolt.Bucket, start, end string, fn func(string, []byte) (boo
 }
 
 func (s *txState) Range(start, end string, fn func(key string, value []byte) (bool, error)) error {
-	return rangeBucket(s.state, start, end, fn)
+	return rangeOverlay(s.state, s.over, "", start, end, fn)
 }
 
 func (s *txState) collection(name string) *bolt.Bucket {
@@ -153,6 +161,9 @@ func (s *txState) collection(name string) *bolt.Bucket {
 func (s *txState) GetPrivate(collection, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
+	}
+	if v, ok := s.over.get(collection, key); ok {
+		return bytes.Clone(v), nil
 	}
 	b := s.collection(collection)
 	if b == nil {
@@ -192,7 +203,7 @@ func (s *txState) PurgePrivate(collection, key string) error {
 }
 
 func (s *txState) RangePrivate(collection, start, end string, fn func(key string, value []byte) (bool, error)) error {
-	return rangeBucket(s.collection(collection), start, end, fn)
+	return rangeOverlay(s.collection(collection), s.over, collection, start, end, fn)
 }
 
 func (s *txState) Transient() (map[string][]byte, error) { return s.transient, nil }
@@ -215,13 +226,23 @@ func (s *txState) Creator() (string, error)   { return s.creator, nil }
 
 var _ contract.State = (*txState)(nil)
 
-// apply writes the staged changes into the bbolt transaction in key order
-// (storeWriteSet) and returns the write-set hash: SHA-256 over, for each
-// public write in key order, 'P' key op [value], then for each private write
-// in (collection, key) order, 'C' collection key op [SHA-256(value)], where
-// strings and values are uvarint-length-prefixed and op is 'S' (set) or 'D'
-// (delete). Private values enter only as hashes, as on Fabric.
+// apply writes the staged changes into the bbolt transaction
+// (storeWriteSet) and returns the write-set hash (hashWriteSet).
 func (s *txState) apply() ([32]byte, error) {
+	if err := storeWriteSet(s.state, s.private, s.puts, s.privPuts); err != nil {
+		return [32]byte{}, err
+	}
+	return hashWriteSet(s.puts, s.privPuts), nil
+}
+
+// hashWriteSet returns the write-set hash of one transaction's staged
+// writes: SHA-256 over, for each public write in key order, 'P' key op
+// [value], then for each private write in (collection, key) order, 'C'
+// collection key op [SHA-256(value)], where strings and values are
+// uvarint-length-prefixed and op is 'S' (set) or 'D' (delete). Private values
+// enter only as hashes, as on Fabric. The order is the one storeWriteSet
+// writes in.
+func hashWriteSet(puts map[string][]byte, privPuts map[string]map[string][]byte) [32]byte {
 	h := sha256.New()
 	var buf []byte
 	lp := func(b []byte) {
@@ -229,41 +250,42 @@ func (s *txState) apply() ([32]byte, error) {
 		h.Write(buf)
 		h.Write(b)
 	}
-	err := storeWriteSet(s.state, s.private, s.puts, s.privPuts, func(c, k string, v []byte) {
-		if c == "" {
-			h.Write([]byte{'P'})
-			lp([]byte(k))
-		} else {
+	for _, k := range sortedKeys(puts) {
+		v := puts[k]
+		h.Write([]byte{'P'})
+		lp([]byte(k))
+		if v == nil {
+			h.Write([]byte{'D'})
+			continue
+		}
+		h.Write([]byte{'S'})
+		lp(v)
+	}
+	for _, c := range sortedKeys(privPuts) {
+		for _, k := range sortedKeys(privPuts[c]) {
+			v := privPuts[c][k]
 			h.Write([]byte{'C'})
 			lp([]byte(c))
 			lp([]byte(k))
-		}
-		switch {
-		case v == nil:
-			h.Write([]byte{'D'})
-		case c == "":
-			h.Write([]byte{'S'})
-			lp(v)
-		default:
+			if v == nil {
+				h.Write([]byte{'D'})
+				continue
+			}
 			h.Write([]byte{'S'})
 			sum := sha256.Sum256(v)
 			h.Write(sum[:])
 		}
-	})
-	if err != nil {
-		return [32]byte{}, err
 	}
 	var out [32]byte
 	h.Sum(out[:0])
-	return out, nil
+	return out
 }
 
 // storeWriteSet writes one transaction's public writes (puts) into state and
 // its private ones (privPuts, by collection) into nested buckets of private,
 // in the order the write-set hash takes them: public keys in order, then
-// private ones by collection and key. A nil value deletes. each, when not
-// nil, is called before each write with its collection ("" for public), key
-// and value. The ledger's writer (apply) and Replay both write through here.
+// private ones by collection and key. A nil value deletes. The ledger's
+// writer and Replay both write through here.
 // writeFillPercent is how full bbolt leaves a state or private page it
 // splits. Most keys a transaction writes go after the last key of their
 // prefix (a batch's next history entry, the next trade of an exchange, the
@@ -273,14 +295,10 @@ func (s *txState) apply() ([32]byte, error) {
 // pages (32,600 against 61,200 for 40,000 trades).
 const writeFillPercent = 0.9
 
-func storeWriteSet(state, private *bolt.Bucket, puts map[string][]byte, privPuts map[string]map[string][]byte,
-	each func(collection, key string, value []byte)) error {
+func storeWriteSet(state, private *bolt.Bucket, puts map[string][]byte, privPuts map[string]map[string][]byte) error {
 	state.FillPercent = writeFillPercent
 	for _, k := range sortedKeys(puts) {
 		v := puts[k]
-		if each != nil {
-			each("", k, v)
-		}
 		var err error
 		if v == nil {
 			err = state.Delete([]byte(k))
@@ -299,9 +317,6 @@ func storeWriteSet(state, private *bolt.Bucket, puts map[string][]byte, privPuts
 		coll.FillPercent = writeFillPercent
 		for _, k := range sortedKeys(privPuts[c]) {
 			v := privPuts[c][k]
-			if each != nil {
-				each(c, k, v)
-			}
 			if v == nil {
 				err = coll.Delete([]byte(k))
 			} else {
