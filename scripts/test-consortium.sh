@@ -77,26 +77,48 @@ go test -c -o "$bin" ./app/consortiumtest
 hub="$(awk '$1 == "hub" {print $2}' network/.dev/hosts/hosts.txt)"
 [[ -n "$hub" ]] || { echo "test-consortium: no hub namespace in network/.dev/hosts/hosts.txt" >&2; exit 1; }
 say "running the consortium tests inside namespace $hub"
-(cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
-  "$bin" -test.v -test.count=1 -test.timeout 8m "$@")
+consortium_tests() {
+  (cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
+    "$@" "$bin" -test.v -test.count=1 -test.timeout 8m "${flags[@]}")
+}
+
+if [[ $# -gt 0 ]]; then
+  flags=("$@")
+  consortium_tests
+  exit
+fi
+
+# Every consortium test but the faults, first, on a whole network.
+flags=(-test.skip 'TestConsortiumFaults|TestAddOrgConsortium')
+consortium_tests
 
 # The consortium trust tests of app/ledger/fabric, through the hosts' links
 # as any organisation's client: a forged identity is refused
 # (TestIdentityFabric) and a peer running a tampered chaincode cannot get a
 # transaction committed alone (TestTamperedEndorserFabric, which deploys its
 # fixture with 'network.sh deploy-tampered provider').
-if [[ $# -eq 0 ]]; then
-  trust="$root/network/.dev/fabric-trust.test"
-  go test -c -o "$trust" ./app/ledger/fabric
-  say "running the trust tests inside namespace $hub"
-  (cd app/ledger/fabric && ip netns exec "$hub" env TOKENTRAIL_FABRIC_CONFIG="$root/network/.dev/tokentrail.yaml" \
-    TOKENTRAIL_NETWORK_JSON="$root/network/.dev/network.json" \
-    "$trust" -test.v -test.count=1 -test.timeout 8m -test.run 'TestIdentityFabric|TestTamperedEndorserFabric')
+trust="$root/network/.dev/fabric-trust.test"
+go test -c -o "$trust" ./app/ledger/fabric
+say "running the trust tests inside namespace $hub"
+(cd app/ledger/fabric && ip netns exec "$hub" env TOKENTRAIL_FABRIC_CONFIG="$root/network/.dev/tokentrail.yaml" \
+  TOKENTRAIL_NETWORK_JSON="$root/network/.dev/network.json" \
+  "$trust" -test.v -test.count=1 -test.timeout 8m -test.run 'TestIdentityFabric|TestTamperedEndorserFabric')
 
-  # A seventh member joins the running consortium on a host of its own
-  # (last: the tests above count the six members).
-  say "adding organisation research (network.sh add-org)"
-  scripts/network.sh add-org research
-  (cd app/consortiumtest && ip netns exec "$hub" env TOKENTRAIL_CONSORTIUM_JSON="$root/network/.dev/consortium.json" \
-    TOKENTRAIL_ADDED_MSP=ResearchMSP "$bin" -test.v -test.count=1 -test.timeout 8m -test.run 'TestAddOrgConsortium')
-fi
+# A seventh member joins the running consortium on a host of its own (after
+# the tests above, which count the six members).
+say "adding organisation research (network.sh add-org)"
+scripts/network.sh add-org research
+flags=(-test.run 'TestAddOrgConsortium')
+consortium_tests TOKENTRAIL_ADDED_MSP=ResearchMSP
+
+# The faults last: they kill orderers, peers and nodes and cut links, and
+# the network they leave may hold an orderer that no longer forwards what a
+# client gives it alone: once, after this test, 'peer lifecycle chaincode
+# approveformyorg -o orderer1' (the peer CLI sends to one orderer) waited
+# for minutes while orderer1, a follower, never got it to the leader and
+# the other three orderers saw nothing. The fault test loads and reads only
+# the four organisations' nodes named in it, so the seventh member does not
+# change it.
+say "running the fault test inside namespace $hub"
+flags=(-test.run 'TestConsortiumFaults')
+consortium_tests
