@@ -394,8 +394,15 @@ func scaleChecks(t *testing.T, b *uiBrowser, s *server, v viewport, downloads st
 		t.Error("no overview map")
 	}
 	// Hover card: move the mouse onto a node.
-	waitFor(t, func() bool { return !eval[bool](b, `window.__cy.animated()`) }) // the search's pan
-	xy := eval[[]float64](b, `(() => { const n = window.__cy.nodes('.match')[0]; const p = n.renderedPosition();
+	// The search pans to its matches, and the pan may begin after the
+	// search's first answer: wait until the graph is still and a match
+	// is inside the view, then hover that one.
+	visibleMatch := `(() => { const w = window.__cy.width(), h = window.__cy.height();
+		return window.__cy.nodes('.match').filter(n => { const p = n.renderedPosition(); return p.x > 5 && p.y > 5 && p.x < w - 5 && p.y < h - 5; }); })()`
+	waitFor(t, func() bool {
+		return eval[bool](b, `!window.__cy.animated() && `+visibleMatch+`.length > 0`)
+	})
+	xy := eval[[]float64](b, `(() => { const n = `+visibleMatch+`[0]; const p = n.renderedPosition();
 		const r = window.__cy.container().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; })()`)
 	if !v.mobile {
 		b.do("hover a node", chromedp.MouseEvent("mouseMoved", xy[0]-5, xy[1]-5), chromedp.MouseEvent("mouseMoved", xy[0], xy[1]))
