@@ -205,6 +205,16 @@ const bulkSize = contract.MaxBulkTrades
 // BenchmarkSubmitBulkTrades: RecordTrades of 1,000 trades per transaction,
 // from 4 concurrent writers; an op is one bulk transaction.
 func BenchmarkSubmitBulkTrades(b *testing.B) {
+	// TOKENTRAIL_BENCH_FILL sets how full split pages are left (default
+	// writeFillPercent), to compare the pages each fill writes.
+	if v := os.Getenv("TOKENTRAIL_BENCH_FILL"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0.1 || f > 1 {
+			b.Fatalf("TOKENTRAIL_BENCH_FILL=%q: want a fraction between 0.1 and 1", v)
+		}
+		defer func(was float64) { writeFillPercent = was }(writeFillPercent)
+		writeFillPercent = f
+	}
 	l := openBench(b, Config{})
 	const batches = 16
 	for k := 0; k < batches; k++ {

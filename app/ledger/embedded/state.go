@@ -292,8 +292,9 @@ func hashWriteSet(puts map[string][]byte, privPuts map[string]map[string][]byte)
 // next time-index entry), so a split page is seldom written again: bbolt's
 // default of half-full pages doubled the pages each block wrote. Measured
 // with BenchmarkSubmitBulkTrades (docs/benchmarks.md): 0.9 wrote 47 % fewer
-// pages (32,600 against 61,200 for 40,000 trades).
-const writeFillPercent = 0.9
+// pages (32,600 against 61,200 for 40,000 trades). A variable only so that
+// the benchmark can set another fill (TOKENTRAIL_BENCH_FILL, bench_test.go).
+var writeFillPercent = 0.9
 
 func storeWriteSet(state, private *bolt.Bucket, puts map[string][]byte, privPuts map[string]map[string][]byte) error {
 	state.FillPercent = writeFillPercent

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"google.golang.org/protobuf/proto"
 )
 
 // A write's commit status comes from one peer; the other peers commit the
@@ -164,17 +162,10 @@ func (h *heights) stream(g *orgGateway, opened func()) bool {
 	return true
 }
 
-// chainHeight asks the gateway's peer for the channel's height.
+// chainHeight asks the gateway's peer for the channel's height, waiting at
+// most 2 s (askHeight, fresh.go, is the same ask under the caller's context).
 func chainHeight(g *orgGateway, channel string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	raw, err := g.qscc.EvaluateWithContext(ctx, "GetChainInfo", client.WithArguments(channel))
-	if err != nil {
-		return 0, err
-	}
-	var info common.BlockchainInfo
-	if err := proto.Unmarshal(raw, &info); err != nil {
-		return 0, err
-	}
-	return info.GetHeight(), nil
+	return askHeight(ctx, g, channel)
 }
