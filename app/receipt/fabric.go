@@ -79,6 +79,9 @@ type Fabric struct {
 	// common.Envelopes. All of them are needed, because the data hash is
 	// over their concatenation.
 	Data [][]byte `json:"data"`
+	// encoded, when set, is the block's encoding of Data, shared by the
+	// receipts built from one [FabricBlock].
+	encoded *encodedData
 }
 
 // FabricFormatVersion is the newest format of Fabric evidence this package

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -47,6 +48,8 @@ type FabricBlock struct {
 	lastConfig uint64
 	signerIDs  []uint32
 	consenters []FabricConsenter
+	// encoded is the JSON of data, made once for all its receipts.
+	encoded *encodedData
 }
 
 // ParseFabricBlock decodes a serialized committed block and checks what
@@ -78,7 +81,8 @@ func ParseFabricBlock(blockBytes []byte) (*FabricBlock, error) {
 	for i, raw := range data {
 		ids[i], _ = envelopeTxID(raw)
 	}
-	b := &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids}
+	b := &FabricBlock{header: h, data: data, flags: flags, sigs: md[common.BlockMetadataIndex_SIGNATURES], txIDs: ids,
+		encoded: &encodedData{data: data}}
 	var sigs common.Metadata
 	if err := proto.Unmarshal(b.sigs, &sigs); err != nil {
 		return nil, fmt.Errorf("fabric receipt: block %d: orderer signatures: %w", h.Number, err)
@@ -271,6 +275,7 @@ func (b *FabricBlock) Receipt(channel, txID string) (*Receipt, error) {
 			Signatures:     b.sigs,
 			Consenters:     b.consenters,
 			Data:           data,
+			encoded:        b.encoded,
 		},
 	}, nil
 }
@@ -387,4 +392,59 @@ func splitWriteEvent(payload []byte) ([]json.RawMessage, error) {
 		return nil, errors.New("event payload has no events")
 	}
 	return w.Events, nil
+}
+
+// encodedData is the JSON of a block's data entries, encoded once for the
+// receipts of all the block's transactions: a Fabric receipt carries its
+// whole block, tens of kilobytes, and a dozen writes of a block are
+// answered together.
+type encodedData struct {
+	data [][]byte
+	once sync.Once
+	json []byte
+	err  error
+}
+
+// of reports whether data is the very slice this encoding was made of (not
+// a copy someone may have changed).
+func (e *encodedData) of(data [][]byte) bool {
+	return len(data) == len(e.data) && len(data) > 0 && &data[0] == &e.data[0]
+}
+
+func (e *encodedData) get() ([]byte, error) {
+	e.once.Do(func() { e.json, e.err = json.Marshal(e.data) })
+	return e.json, e.err
+}
+
+// splicedTail is how a receipt's canonical JSON ends when its Fabric
+// evidence is encoded without its data entries: Data is the last field of
+// Fabric, and Fabric the last of Receipt.
+const splicedTail = `"data":null}}`
+
+// marshalSpliced is [Receipt.Marshal] for a receipt built from a
+// [FabricBlock]: the evidence is encoded without its data entries, whose
+// encoding the block keeps, and they are put in its place. The bytes are
+// those of [Receipt.marshalAll] (a test compares them).
+func (r *Receipt) marshalSpliced() ([]byte, error) {
+	data, err := r.Fabric.encoded.get()
+	if err != nil {
+		return nil, err
+	}
+	f := *r.Fabric
+	f.Data = nil
+	rest := *r
+	rest.Fabric = &f
+	head, err := rest.marshalAll()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasSuffix(head, []byte(splicedTail)) {
+		return nil, fmt.Errorf("fabric receipt: encoded evidence does not end with its data entries")
+	}
+	head = head[:len(head)-len(splicedTail)]
+	out := make([]byte, 0, len(head)+len(`"data":`)+len(data)+2)
+	out = append(out, head...)
+	out = append(out, `"data":`...)
+	out = append(out, data...)
+	return append(out, "}}"...), nil
 }

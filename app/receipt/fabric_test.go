@@ -1080,3 +1080,58 @@ func TestFabricBlockReceipts(t *testing.T) {
 		t.Errorf("missing transaction: %v", err)
 	}
 }
+
+// TestFabricReceiptSplicedEncoding: a receipt built from a block is encoded
+// with the block's data entries encoded once (marshalSpliced); its bytes are
+// those of encoding it field by field, and a receipt whose data entries were
+// replaced afterwards is encoded from what it holds, not from the block.
+func TestFabricReceiptSplicedEncoding(t *testing.T) {
+	n := newTestNet(t)
+	var envs [][]byte
+	var ids []string
+	for i, fn := range []string{contract.FnCollect, contract.FnProcess, contract.FnAudit} {
+		env, id := n.envelope(t, testTx{creator: n.client, endorsers: n.peers[:2], function: fn,
+			eventName: contract.EventName, events: twoEvents, txTime: testTxTime.Add(time.Duration(i) * time.Second)})
+		envs, ids = append(envs, env), append(ids, id)
+	}
+	b, err := ParseFabricBlock(n.block(t, 11, testPrevHash[:], envs, []byte{0, 0, 0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		r, err := b.Receipt(testChannel, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Fabric.encoded == nil || !r.Fabric.encoded.of(r.Fabric.Data) {
+			t.Fatal("a receipt built from a block does not use the block's encoding")
+		}
+		spliced, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := r.marshalAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(spliced, all) {
+			t.Fatalf("tx %s: spliced encoding differs from the field-by-field one", id)
+		}
+		// With consenters (BFT evidence, version 2) the tail is the same.
+		r.Fabric.Version = FabricFormatVersion
+		r.Fabric.Consenters = []FabricConsenter{{ID: 1, MSPID: "OrdererMSP", Identity: []byte("id")}}
+		spliced, _ = r.Marshal()
+		all, _ = r.marshalAll()
+		if !bytes.Equal(spliced, all) {
+			t.Fatalf("tx %s: spliced encoding with consenters differs", id)
+		}
+	}
+	// Data replaced after building: encoded from the receipt's own entries.
+	r, _ := b.Receipt(testChannel, ids[0])
+	r.Fabric.Data = append([][]byte{}, r.Fabric.Data[:2]...)
+	got, _ := r.Marshal()
+	want, _ := r.marshalAll()
+	if !bytes.Equal(got, want) {
+		t.Fatal("a receipt with replaced data entries was encoded from the block's")
+	}
+}

@@ -46,6 +46,14 @@ type Receipt struct {
 
 // Marshal returns the receipt's canonical JSON.
 func (r *Receipt) Marshal() ([]byte, error) {
+	if f := r.Fabric; f != nil && f.encoded != nil && f.encoded.of(f.Data) {
+		return r.marshalSpliced()
+	}
+	return r.marshalAll()
+}
+
+// marshalAll encodes the receipt field by field.
+func (r *Receipt) marshalAll() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 	"github.com/tokentrail/tokentrail/chaincode/contract/contracttest"
@@ -43,6 +47,10 @@ func TestStubStateTransaction(t *testing.T) {
 	stub.creator = []byte("not an identity")
 	if _, err := st.Creator(); err == nil {
 		t.Error("Creator() accepted a creator that is not a serialized identity")
+	}
+	stub.creator, _ = proto.Marshal(&msp.SerializedIdentity{IdBytes: []byte("cert")})
+	if _, err := st.Creator(); err == nil || !strings.Contains(err.Error(), "names no MSP") {
+		t.Errorf("Creator() of an identity without an MSP ID: %v", err)
 	}
 }
 
