@@ -53,6 +53,8 @@
 #                    their port + 3, orderers at theirs + 3, chaincode servers at theirs + 50)
 #   FABRIC_HISTORY_DB true: peers keep Fabric's key history database (default false:
 #                    tokentrail keeps its own event history and never asks for key history)
+#   FABRIC_PEER_ENV  extra core.yaml overrides for every peer, as VAR=value words
+#                    (e.g. "CORE_PEER_VALIDATORPOOLSIZE=1"; no spaces inside a value)
 #   POST_DEPLOY_CMD  command run at the end of 'up' (default when deploying tokentrail:
 #                    tokentrail fabric dev-config, which writes network/.dev/tokentrail.yaml
 #                    and dev-credentials.json and registers the consortium)
@@ -201,6 +203,11 @@ start_peer() {
   # request's time limit.
   [[ $HOSTS_MODE == 1 ]] && prof+=(CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY=10s
     CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=10s)
+  # FABRIC_PEER_ENV: further core.yaml overrides for every peer, given last
+  # so that they win (how docs/benchmarks.md measures peer settings).
+  local -a extra=()
+  [[ -n "${FABRIC_PEER_ENV:-}" ]] && read -r -a extra <<<"$FABRIC_PEER_ENV"
+  prof+=("${extra[@]}")
   start_process "$name" "$BIN/peer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \

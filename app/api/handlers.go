@@ -77,14 +77,16 @@ func writeResponse(c echo.Context, created int, w *service.Written) error {
 	const tail = "}\n"
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	res.Header().Set(echo.HeaderContentLength, strconv.Itoa(len(head)+len(w.Receipt)+len(tail)))
+	res.Header().Set(echo.HeaderContentLength, strconv.Itoa(len(head)+w.Receipt.Len()+len(tail)))
 	res.WriteHeader(status)
-	for _, part := range [][]byte{head, w.Receipt, []byte(tail)} {
-		if _, err := res.Write(part); err != nil {
-			return err
-		}
+	if _, err := res.Write(head); err != nil {
+		return err
 	}
-	return nil
+	if _, err := w.Receipt.WriteTo(res); err != nil {
+		return err
+	}
+	_, err = res.Write([]byte(tail))
+	return err
 }
 
 func (s *Server) registerParticipant(c echo.Context) error {

@@ -322,7 +322,7 @@ func TestWriteAnswerBytes(t *testing.T) {
 		t.Fatalf("answer lacks batch, event or receipt: %s", rec.Body)
 	}
 	got := e.do("GET", "/api/v1/events/"+w.Event.EventID+"/receipt", provider, nil)
-	if got.Code != 200 || strings.TrimSpace(got.Body.String()) != string(w.Receipt) {
-		t.Fatalf("receipt route %d %s, write answered %s", got.Code, got.Body, w.Receipt)
+	if got.Code != 200 || strings.TrimSpace(got.Body.String()) != string(w.Receipt.Bytes()) {
+		t.Fatalf("receipt route %d %s, write answered %s", got.Code, got.Body, w.Receipt.Bytes())
 	}
 }

@@ -4,7 +4,10 @@
 // the shapes of results and the errors that cross that boundary.
 package ledger
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
 // Result is what a committed write returns.
 type Result struct {
@@ -20,7 +23,70 @@ type Result struct {
 	// It is nil when the caller has to ask the ledger's Receipt. Building is
 	// left to the caller because not every write's answer carries a receipt
 	// (a bulk chunk's does not).
-	Receipt func() []byte
+	Receipt func() Receipt
+}
+
+// Receipt is a receipt's canonical JSON in consecutive parts, which together
+// are the document. A Fabric receipt carries its whole block, tens of
+// kilobytes: the receipts of one block's writes share that part rather than
+// each holding a copy of it. Parts are never changed once made.
+type Receipt [][]byte
+
+// Len is the length of the document.
+func (r Receipt) Len() int {
+	n := 0
+	for _, p := range r {
+		n += len(p)
+	}
+	return n
+}
+
+// Bytes returns the document in one slice: the only part itself when there
+// is one, else a copy of the parts joined.
+func (r Receipt) Bytes() []byte {
+	if len(r) == 1 {
+		return r[0]
+	}
+	if len(r) == 0 {
+		return nil
+	}
+	out := make([]byte, 0, r.Len())
+	for _, p := range r {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// WriteTo writes the document to w part by part, copying nothing.
+func (r Receipt) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, p := range r {
+		m, err := w.Write(p)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// UnmarshalJSON keeps a copy of the document as one part (a client reading
+// a write's answer).
+func (r *Receipt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = nil
+		return nil
+	}
+	*r = Receipt{append([]byte(nil), b...)}
+	return nil
+}
+
+// MarshalJSON returns the document (already canonical JSON).
+func (r Receipt) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r.Bytes(), nil
 }
 
 // Info describes a ledger to clients that want to verify its receipts.

@@ -421,11 +421,11 @@ func (e *encodedData) get() ([]byte, error) {
 // Fabric, and Fabric the last of Receipt.
 const splicedTail = `"data":null}}`
 
-// marshalSpliced is [Receipt.Marshal] for a receipt built from a
+// marshalSpliced is [Receipt.MarshalParts] for a receipt built from a
 // [FabricBlock]: the evidence is encoded without its data entries, whose
-// encoding the block keeps, and they are put in its place. The bytes are
-// those of [Receipt.marshalAll] (a test compares them).
-func (r *Receipt) marshalSpliced() ([]byte, error) {
+// encoding the block keeps, and they are put in its place. Joined, the parts
+// are the bytes of [Receipt.marshalAll] (a test compares them).
+func (r *Receipt) marshalSpliced() ([][]byte, error) {
 	data, err := r.Fabric.encoded.get()
 	if err != nil {
 		return nil, err
@@ -441,10 +441,6 @@ func (r *Receipt) marshalSpliced() ([]byte, error) {
 	if !bytes.HasSuffix(head, []byte(splicedTail)) {
 		return nil, fmt.Errorf("fabric receipt: encoded evidence does not end with its data entries")
 	}
-	head = head[:len(head)-len(splicedTail)]
-	out := make([]byte, 0, len(head)+len(`"data":`)+len(data)+2)
-	out = append(out, head...)
-	out = append(out, `"data":`...)
-	out = append(out, data...)
-	return append(out, "}}"...), nil
+	head = append(head[:len(head)-len(splicedTail)], `"data":`...)
+	return [][]byte{head, data, []byte("}}")}, nil
 }

@@ -46,10 +46,35 @@ type Receipt struct {
 
 // Marshal returns the receipt's canonical JSON.
 func (r *Receipt) Marshal() ([]byte, error) {
+	parts, err := r.MarshalParts()
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// MarshalParts returns the receipt's canonical JSON in consecutive parts that
+// together are what [Receipt.Marshal] returns: for a receipt built from a
+// [FabricBlock], the block's data entries are one part, encoded once and
+// shared by the receipts of all the block's transactions (not to be
+// changed); otherwise one part.
+func (r *Receipt) MarshalParts() ([][]byte, error) {
 	if f := r.Fabric; f != nil && f.encoded != nil && f.encoded.of(f.Data) {
 		return r.marshalSpliced()
 	}
-	return r.marshalAll()
+	b, err := r.marshalAll()
+	return [][]byte{b}, err
 }
 
 // marshalAll encodes the receipt field by field.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/tokentrail/tokentrail/app/ledger"
 	"github.com/tokentrail/tokentrail/app/receipt"
 	"github.com/tokentrail/tokentrail/chaincode/contract"
 )
@@ -35,18 +36,26 @@ func (s *Service) readable(ctx context.Context, caller string, ids []string) (*c
 // an event the caller is already being answered with in clear: a receipt of
 // that event alone needs no check. A Fabric receipt the caller may not have
 // is a *contract.Error of kind forbidden.
-func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own *contract.Event) ([]byte, error) {
+func (s *Service) forCaller(ctx context.Context, caller string, rc ledger.Receipt, own *contract.Event) (ledger.Receipt, error) {
 	// A caller found to read every batch may have any receipt whole.
 	if s.readCache.readsAll(caller) {
-		return raw, nil
+		return rc, nil
 	}
-	kind, txID, block, err := receiptHead(raw)
+	if len(rc) == 0 {
+		return nil, fmt.Errorf("receipt: empty")
+	}
+	// The head (kind, transaction, block) comes first, in the first part.
+	kind, txID, block, err := receiptHead(rc[0])
 	if err != nil {
 		return nil, fmt.Errorf("receipt: %w", err)
 	}
 	switch kind {
 	case receipt.KindEmbedded:
-		return s.embeddedForCaller(ctx, caller, raw, own)
+		shown, err := s.embeddedForCaller(ctx, caller, rc.Bytes(), own)
+		if err != nil {
+			return nil, err
+		}
+		return ledger.Receipt{shown}, nil
 	case receipt.KindFabric:
 		// Every write of a block carries the same block: its writers share
 		// one verdict, and the block is decoded once for them.
@@ -54,7 +63,7 @@ func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own 
 			// Shared: no one request's cancellation may fail the others.
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readableAskTimeout)
 			defer cancel()
-			return s.fabricVerdict(actx, caller, raw)
+			return s.fabricVerdict(actx, caller, rc.Bytes())
 		})
 		if err != nil {
 			return nil, err
@@ -65,7 +74,7 @@ func (s *Service) forCaller(ctx context.Context, caller string, raw []byte, own 
 					"The regulator, an auditor or an exchange, who read every batch, can obtain it; a member that runs its own peer reads the block there",
 				caller, txID, block, why)}
 		}
-		return raw, nil
+		return rc, nil
 	default:
 		return nil, fmt.Errorf("receipt of unknown kind %q", kind)
 	}

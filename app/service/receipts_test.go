@@ -123,7 +123,7 @@ func TestBulkReceiptsShowOnlyReadableEvents(t *testing.T) {
 		t.Fatalf("replay: %+v", w)
 	}
 	var r receipt.Receipt
-	if err := json.Unmarshal(w.Receipt, &r); err != nil || len(r.Events) != 2 {
+	if err := json.Unmarshal(w.Receipt.Bytes(), &r); err != nil || len(r.Events) != 2 {
 		t.Fatalf("replay's receipt: %s", w.Receipt)
 	}
 }

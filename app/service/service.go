@@ -71,7 +71,7 @@ type Written struct {
 	Batch       *contract.Batch       `json:"batch,omitempty"`
 	Batches     []contract.Batch      `json:"batches,omitempty"`
 	Event       *contract.Event       `json:"event,omitempty"`
-	Receipt     json.RawMessage       `json:"receipt,omitempty"`
+	Receipt     ledger.Receipt        `json:"receipt,omitempty"`
 	// ReceiptWithheld says why a committed write is answered without its
 	// receipt: a Fabric receipt carries its whole block, which holds
 	// records the caller may not read.
@@ -102,19 +102,21 @@ func (s *Service) write(ctx context.Context, caller, fn string, req any, transie
 	if wr.Event != nil && wr.Event.TxID != "" {
 		txID = wr.Event.TxID
 	}
-	var rcpt []byte
+	var rcpt ledger.Receipt
 	if txID == res.TxID && res.Receipt != nil {
 		// The ledger can build the receipt from what it has at hand.
 		rcpt = res.Receipt()
 	}
 	if rcpt == nil {
-		if rcpt, err = s.l.Receipt(ctx, txID); err != nil {
+		raw, err := s.l.Receipt(ctx, txID)
+		if err != nil {
 			// The write is committed; failing the request now would invite a
 			// retry of something that succeeded. The receipt stays available
 			// from GET /api/v1/events/{eventId}/receipt.
 			s.log.WarnContext(ctx, "receipt not attached to committed write", "fn", fn, "txId", txID, "err", err)
 			return out, nil
 		}
+		rcpt = ledger.Receipt{raw}
 	}
 	// The receipt shows only what the caller may read: a replay's receipt
 	// is of the first recording's transaction, perhaps a bulk one, and a
@@ -347,7 +349,8 @@ func (s *Service) Receipt(ctx context.Context, caller, eventID string) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return s.forCaller(ctx, caller, raw, nil)
+	shown, err := s.forCaller(ctx, caller, ledger.Receipt{raw}, nil)
+	return shown.Bytes(), err
 }
 
 // Info describes the ledger.

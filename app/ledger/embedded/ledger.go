@@ -323,7 +323,12 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	select {
 	case o := <-s.done:
 		if o.err == nil && o.block != nil {
-			o.res.Receipt = func() []byte { return l.writeReceipt(o) }
+			o.res.Receipt = func() ledger.Receipt {
+				if b := l.writeReceipt(o); b != nil {
+					return ledger.Receipt{b}
+				}
+				return nil
+			}
 		}
 		return o.res, o.err
 	case <-ctx.Done():

@@ -594,7 +594,7 @@ func TestWriteReceipts(t *testing.T) {
 		if res.Receipt == nil {
 			t.Fatalf("write %d (tx %s) returned no receipt", i, res.TxID)
 		}
-		rcpt := res.Receipt()
+		rcpt := res.Receipt().Bytes()
 		p, err := receipt.Verify(rcpt, anchor)
 		if err != nil {
 			t.Fatalf("receipt of write %d: %v", i, err)

@@ -98,7 +98,7 @@ func TestFabricCommitments(t *testing.T) {
 		if w.Receipt == nil {
 			t.Fatalf("trade %d has no receipt: %s", i, w.ReceiptWithheld)
 		}
-		writes = append(writes, hashedWrites(t, w.Receipt))
+		writes = append(writes, hashedWrites(t, w.Receipt.Bytes()))
 		events = append(events, w.Event)
 	}
 	for i, ws := range writes {

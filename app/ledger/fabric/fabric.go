@@ -324,6 +324,7 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 	if l.isQuery(fn) {
 		return ledger.Result{}, fmt.Errorf("%s is a query, not a write", fn)
 	}
+	callerCtx := ctx // the receipt is built after the submission's deadline ends
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(l.cfg.SubmitDeadline))
 	defer cancel()
 	opts := []client.ProposalOption{client.WithBytesArguments(args)}
@@ -340,8 +341,19 @@ func (l *Ledger) Submit(ctx context.Context, org, fn string, args []byte, transi
 		return ledger.Result{}, err
 	}
 	l.heights.wait(ctx, st.BlockNumber)
-	l.blocks.noteTx(w.txID(), st.BlockNumber)
-	return ledger.Result{TxID: w.txID(), Block: st.BlockNumber, Payload: w.tx.Result()}, nil
+	txID := w.txID()
+	l.blocks.noteTx(txID, st.BlockNumber)
+	// The receipt, if asked for, comes from the block the writes of this
+	// block share (fetched once), in parts: the block's data entries are
+	// encoded once for all of them (receipt.Receipt.MarshalParts).
+	build := func() ledger.Receipt {
+		parts, err := l.receiptParts(callerCtx, txID, st.BlockNumber)
+		if err != nil {
+			return nil
+		}
+		return parts
+	}
+	return ledger.Result{TxID: txID, Block: st.BlockNumber, Payload: w.tx.Result(), Receipt: build}, nil
 }
 
 // Retrying a step through the gateways.
@@ -499,17 +511,8 @@ func (l *Ledger) anyRoute() ([]*orgGateway, error) {
 // is declared unknown.
 func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 	if n, ok := l.blocks.blockNumberOf(txID); ok {
-		block, err := l.blocks.get(ctx, n, func(ctx context.Context) (*receipt.FabricBlock, error) {
-			raw, err := l.blockByNumber(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			return l.receiptBlock(ctx, raw)
-		})
-		if err == nil {
-			if r, err := block.Receipt(l.cfg.Channel, txID); err == nil {
-				return r.Marshal()
-			}
+		if parts, err := l.receiptParts(ctx, txID, n); err == nil {
+			return parts.Bytes(), nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, receiptWait)
@@ -543,6 +546,27 @@ func (l *Ledger) Receipt(ctx context.Context, txID string) ([]byte, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// receiptParts builds the receipt of txID from block n, which the blocks
+// of recent writes keep (fetched once for all the writes of a block).
+func (l *Ledger) receiptParts(ctx context.Context, txID string, n uint64) (ledger.Receipt, error) {
+	block, err := l.blocks.get(ctx, n, func(ctx context.Context) (*receipt.FabricBlock, error) {
+		raw, err := l.blockByNumber(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		return l.receiptBlock(ctx, raw)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r, err := block.Receipt(l.cfg.Channel, txID)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := r.MarshalParts()
+	return ledger.Receipt(parts), err
 }
 
 // receiptWait bounds how long Receipt waits for a transaction to appear.
