@@ -26,7 +26,8 @@
 # brings the network up itself); OUT ($WORK/results, copied to /tmp/tokentrail-bench-results-<time> before
 # $WORK goes); SCENARIOS to run a subset, e.g. "collect history"; SERVE_FLAGS, extra flags for
 # tokentrail serve (e.g. "--bulk-chunk 1000"); BULK_CHUNK, the same chunk size for the load
-# generator's ceiling replay (250); IMMUDB_COUNT (3) rounds of the immudb comparison, IMMUDB_SINGLE
+# generator's ceiling replay (250); DURING_RUN, a command run in the background from the start of
+# each run and waited for at its end (a fault: scripts/bench-config.sh); IMMUDB_COUNT (3) rounds of the immudb comparison, IMMUDB_SINGLE
 # (20000x) and IMMUDB_BULK (60x) their -benchtime.
 set -euo pipefail
 
@@ -134,8 +135,15 @@ bench() {
       done
     fi
   fi
+  local during=""
+  if [[ -n "${DURING_RUN:-}" ]]; then
+    # A fault injected while the run goes on (scripts/bench-config.sh).
+    bash -c "$DURING_RUN" >>"$OUT/$name.during.log" 2>&1 &
+    during=$!
+  fi
   "$bin" bench --url "$url" --json --label "$mode" --rss "app=$serve_pid" "$@" >"$OUT/$name.json" 2>"$OUT/$name.txt" ||
-    { cat "$OUT/$name.txt" >&2; return 1; }
+    { cat "$OUT/$name.txt" >&2; [[ -n "$during" ]] && wait "$during"; return 1; }
+  [[ -n "$during" ]] && { wait "$during" || say "DURING_RUN exited $?"; }
   grep -v '^bench:' "$OUT/$name.txt" >&2 || true
   if [[ -n "$prof" ]]; then
     # shellcheck disable=SC2086 # one PID per word

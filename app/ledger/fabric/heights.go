@@ -24,7 +24,8 @@ import (
 
 const (
 	// heightWait bounds the wait. A write still waiting then is committed all
-	// the same and is answered; a peer that is that far behind is reported.
+	// the same and is answered; a peer that is that far behind is reported,
+	// and no write waits for it again until it has caught up.
 	heightWait = 5 * time.Second
 	// A peer's stream that ends (the peer stopped, the connection broke) is
 	// opened again after a pause growing from watchRetryMin to watchRetryMax.
@@ -33,18 +34,26 @@ const (
 )
 
 type heights struct {
-	l       *Ledger
-	start   sync.Once
-	ctx     context.Context
-	stop    context.CancelFunc
-	mu      sync.Mutex
-	known   map[string]uint64 // peer → its height (blocks it holds)
-	down    map[string]bool   // peers whose stream is not open
-	changed chan struct{}     // closed and replaced after each change
+	l     *Ledger
+	start sync.Once
+	ctx   context.Context
+	stop  context.CancelFunc
+	mu    sync.Mutex
+	known map[string]uint64 // peer → its height (blocks it holds)
+	down  map[string]bool   // peers whose stream is not open
+	// lagging are peers a wait gave up on: their stream is open but they
+	// did not reach a write's block within the patience (a hung or cut-off
+	// peer whose connection stays open says nothing). No write waits for
+	// them until they hold as many blocks as the highest peer. (Reads go
+	// only to peers as high as most of them: fresh.go.)
+	lagging  map[string]bool
+	patience time.Duration // heightWait
+	changed  chan struct{} // closed and replaced after each change
 }
 
 func newHeights(l *Ledger) *heights {
-	h := &heights{l: l, known: map[string]uint64{}, down: map[string]bool{}, changed: make(chan struct{})}
+	h := &heights{l: l, known: map[string]uint64{}, down: map[string]bool{}, lagging: map[string]bool{},
+		patience: heightWait, changed: make(chan struct{})}
 	h.ctx, h.stop = context.WithCancel(context.Background())
 	for _, g := range l.byPeer {
 		h.down[g.peer] = true // until its stream is open
@@ -74,7 +83,7 @@ func (h *heights) wait(ctx context.Context, block uint64) {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(ctx, heightWait)
+	wctx, cancel := context.WithTimeout(ctx, h.patience)
 	defer cancel()
 	for {
 		h.mu.Lock()
@@ -85,19 +94,30 @@ func (h *heights) wait(ctx context.Context, block uint64) {
 			return
 		}
 		select {
-		case <-ctx.Done():
-			h.l.log.Warn("answering a committed write before every peer holds its block", "block", block, "behind", behind)
+		case <-wctx.Done():
+			if ctx.Err() == nil {
+				// The patience ran out, not the caller's time: the next
+				// writes do not wait for these peers until they catch up.
+				h.mu.Lock()
+				for _, p := range h.behind(block) {
+					h.lagging[p] = true
+				}
+				h.mu.Unlock()
+			}
+			h.l.log.Warn("answering a committed write before every peer holds its block; not waiting for these peers again until they catch up",
+				"block", block, "behind", behind)
 			return
 		case <-ch:
 		}
 	}
 }
 
-// behind lists the reachable peers that do not hold block yet; h.mu is held.
+// behind lists the reachable peers, not lagging, that do not hold block
+// yet; h.mu is held.
 func (h *heights) behind(block uint64) []string {
 	var out []string
 	for _, g := range h.l.byPeer {
-		if !h.down[g.peer] && h.known[g.peer] <= block {
+		if !h.down[g.peer] && !h.lagging[g.peer] && h.known[g.peer] <= block {
 			out = append(out, g.peer)
 		}
 	}
@@ -113,6 +133,15 @@ func (h *heights) set(peer string, height uint64, down bool) {
 		h.known[peer] = height
 	}
 	h.down[peer] = down
+	if h.lagging[peer] {
+		top := uint64(0)
+		for _, g := range h.l.byPeer {
+			top = max(top, h.known[g.peer])
+		}
+		if h.known[peer] >= top {
+			delete(h.lagging, peer) // caught up
+		}
+	}
 	close(h.changed)
 	h.changed = make(chan struct{})
 }
