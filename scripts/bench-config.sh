@@ -13,9 +13,10 @@
 #   default       the development network as it is
 #   pool1, pool4  the peers' validator pool (peer.validatorPoolSize; unset
 #                 means one validator per CPU, 2 here)
-#   push0         the private collection's maxPeerCount 0: endorsers push no
-#                 private data to other member peers at endorsement (both
-#                 members endorse every trade, so each has it already)
+#   push1         the private collection's maxPeerCount 1 (the development
+#                 network's is 0): an endorser pushes the private data to
+#                 another member peer at endorsement, which (both members
+#                 endorse every trade) has it already
 #   hung30, hung10, hung5
 #                 the gateway's endorsement timeout (peer.gateway.endorsementTimeout:
 #                 30 s is Fabric's default), measured on collections with 16 clients
@@ -31,7 +32,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-: "${SETTINGS:=default pool1 pool4 push0 hung30 hung10 hung5}" "${ROUNDS:=1}" "${DURATION:=20s}"
+: "${SETTINGS:=default pool1 pool4 push1 hung30 hung10 hung5}" "${ROUNDS:=1}" "${DURATION:=20s}"
 : "${SCENARIOS:=onekey collect trade bulk}"
 OUT="${OUT:-$(mktemp -d /tmp/tokentrail-bench-config-XXXXXX)}"
 mkdir -p "$OUT"
@@ -43,10 +44,10 @@ if [[ -d network/.dev ]]; then
   exit 1
 fi
 
-# A collections configuration with no push at endorsement.
-push0="$OUT/collections-push0.json"
-sed 's/"maxPeerCount": *[0-9]*/"maxPeerCount": 0/' network/collections.json >"$push0"
-grep -q '"maxPeerCount": 0' "$push0" || {
+# A collections configuration with a push at endorsement.
+push1="$OUT/collections-push1.json"
+sed 's/"maxPeerCount": *[0-9]*/"maxPeerCount": 1/' network/collections.json >"$push1"
+grep -q '"maxPeerCount": 1' "$push1" || {
   echo "bench-config: could not set maxPeerCount in a copy of network/collections.json" >&2
   exit 1
 }
@@ -63,7 +64,7 @@ setting_env() {
   default) echo "" ;;
   pool1) echo "FABRIC_PEER_ENV=CORE_PEER_VALIDATORPOOLSIZE=1" ;;
   pool4) echo "FABRIC_PEER_ENV=CORE_PEER_VALIDATORPOOLSIZE=4" ;;
-  push0) echo "CHAINCODE_COLLECTIONS=$push0" ;;
+  push1) echo "CHAINCODE_COLLECTIONS=$push1" ;;
   hung30 | hung10 | hung5)
     echo "FABRIC_PEER_ENV=CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=${1#hung}s"
     ;;
