@@ -95,7 +95,9 @@ func (t *txn) saveBatch(old, b *Batch) error {
 		}
 	}
 	t.batches[b.ID] = b.clone()
-	return t.putJSON(kBatch+b.ID, b)
+	// Encoded from that copy when read back or at flush (txn.unencoded).
+	t.unencoded[kBatch+b.ID] = true
+	return nil
 }
 
 // newEvent starts an event of typ recorded by the caller.

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,6 +139,11 @@ type txn struct {
 	nextID  uint32
 	parts   map[string]*Participant
 	batches map[string]*Batch
+	// unencoded are the batches saved by this transaction whose documents
+	// are encoded when first read back or at flush, from batches: a bulk
+	// transaction saves its batch once per trade, a thousand times, and
+	// only the last state is written.
+	unencoded map[string]bool
 	// fetched holds committed values read ahead in one batched call
 	// (see prefetch); nil values record absent keys.
 	fetched map[string][]byte
@@ -170,11 +176,16 @@ func newTxn(st State) (*txn, error) {
 		purges:  map[string]bool{},
 		parts:   map[string]*Participant{},
 		batches: map[string]*Batch{},
+
+		unencoded: map[string]bool{},
 	}, nil
 }
 
 // get reads key, seeing this transaction's own writes first.
 func (t *txn) get(key string) ([]byte, error) {
+	if err := t.encodeBatch(key); err != nil {
+		return nil, err
+	}
 	if v, ok := t.writes[key]; ok {
 		return v, nil
 	}
@@ -197,6 +208,9 @@ func (t *txn) prefetch(keys []string) error {
 		}
 		seen[k] = true
 		if _, ok := t.writes[k]; ok {
+			continue
+		}
+		if t.unencoded[k] {
 			continue
 		}
 		if _, ok := t.fetched[k]; ok {
@@ -227,8 +241,17 @@ func (t *txn) prefetch(keys []string) error {
 	return nil
 }
 
-func (t *txn) put(key string, v []byte) { t.writes[key] = v }
-func (t *txn) del(key string)           { t.writes[key] = nil }
+func (t *txn) put(key string, v []byte) { delete(t.unencoded, key); t.writes[key] = v }
+func (t *txn) del(key string)           { delete(t.unencoded, key); t.writes[key] = nil }
+
+// encodeBatch writes the document of a batch saved by this transaction but
+// not encoded yet, if key is its key.
+func (t *txn) encodeBatch(key string) error {
+	if !t.unencoded[key] {
+		return nil
+	}
+	return t.putJSON(key, t.batches[strings.TrimPrefix(key, kBatch)])
+}
 
 func (t *txn) putJSON(key string, v any) error {
 	b, err := json.Marshal(v)
@@ -264,6 +287,11 @@ func (t *txn) flush() error {
 }
 
 func (t *txn) flushWrites() error {
+	for _, k := range sortedKeys(t.unencoded) {
+		if err := t.encodeBatch(k); err != nil {
+			return err
+		}
+	}
 	for _, k := range sortedKeys(t.writes) {
 		v := t.writes[k]
 		var err error
