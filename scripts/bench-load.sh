@@ -112,6 +112,18 @@ stop_serve() {
   serve_pid=""
 }
 
+# timed_run_started FILE: waits (up to 5 minutes) until the load generator's
+# progress in FILE says its timed run has begun ("bench: <scenario>: ...
+# duration ...").
+timed_run_started() {
+  local _
+  for _ in $(seq 1 1500); do
+    grep -q '^bench: .*duration' "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 # bench NAME [bench flags...]: one run, its JSON in $OUT/NAME.json and text on stderr.
 bench() {
   local name="$1"
@@ -119,8 +131,11 @@ bench() {
   say "run $name: $*"
   local prof=""
   if [[ "${PROFILE:-0}" == 1 ]]; then
-    # A CPU profile of the app over the middle of the run, then its allocations.
-    (sleep 3 && curl -fsS -o "$OUT/$name.app-cpu.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=10") &
+    rm -f "$OUT/$name.txt"
+    # A CPU profile of the app over the middle of the timed run (which
+    # starts after the scenario's set-up: the load generator says so on
+    # stderr), then its allocations.
+    (timed_run_started "$OUT/$name.txt" && sleep 3 && curl -fsS -o "$OUT/$name.app-cpu.pprof" "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=10") &
     prof=$!
     if [[ "$mode" == fabric ]]; then
       # The same 10 s of the chaincode servers and of every peer (the
@@ -130,7 +145,7 @@ bench() {
       local -a targets=("cc-tokentrail=$((base + 250))" "cc-onekey=$((base + 251))")
       for k in 0 1 2 3; do targets+=("peer-$(peer_org "$k")=$((base + 100 + 10 * k + 3))"); done
       for p in "${targets[@]}"; do
-        (sleep 3 && curl -fsS -o "$OUT/$name.${p%%=*}-cpu.pprof" "http://127.0.0.1:${p#*=}/debug/pprof/profile?seconds=10" 2>/dev/null || true) &
+        (timed_run_started "$OUT/$name.txt" && sleep 3 && curl -fsS -o "$OUT/$name.${p%%=*}-cpu.pprof" "http://127.0.0.1:${p#*=}/debug/pprof/profile?seconds=10" 2>/dev/null || true) &
         prof="$prof $!"
       done
     fi
