@@ -1041,8 +1041,10 @@ func TestFabricReceiptEveryByte(t *testing.T) {
 
 // TestFabricBlockReceipts: one decoded block gives every transaction the
 // receipt BuildFabric gives it from the block's bytes, and those verify.
-func TestFabricBlockReceipts(t *testing.T) {
-	n := newTestNet(t)
+// threeTxBlock is a committed block numbered number of three valid
+// tokentrail transactions, and their IDs.
+func threeTxBlock(t *testing.T, n *testNet, number uint64) ([]byte, []string) {
+	t.Helper()
 	var envs [][]byte
 	var ids []string
 	for i, fn := range []string{contract.FnCollect, contract.FnProcess, contract.FnAudit} {
@@ -1050,7 +1052,12 @@ func TestFabricBlockReceipts(t *testing.T) {
 			eventName: contract.EventName, events: twoEvents, txTime: testTxTime.Add(time.Duration(i) * time.Second)})
 		envs, ids = append(envs, env), append(ids, id)
 	}
-	raw := n.block(t, 9, testPrevHash[:], envs, []byte{0, 0, 0})
+	return n.block(t, number, testPrevHash[:], envs, []byte{0, 0, 0}), ids
+}
+
+func TestFabricBlockReceipts(t *testing.T) {
+	n := newTestNet(t)
+	raw, ids := threeTxBlock(t, n, 9)
 	b, err := ParseFabricBlock(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -1087,14 +1094,8 @@ func TestFabricBlockReceipts(t *testing.T) {
 // replaced afterwards is encoded from what it holds, not from the block.
 func TestFabricReceiptSplicedEncoding(t *testing.T) {
 	n := newTestNet(t)
-	var envs [][]byte
-	var ids []string
-	for i, fn := range []string{contract.FnCollect, contract.FnProcess, contract.FnAudit} {
-		env, id := n.envelope(t, testTx{creator: n.client, endorsers: n.peers[:2], function: fn,
-			eventName: contract.EventName, events: twoEvents, txTime: testTxTime.Add(time.Duration(i) * time.Second)})
-		envs, ids = append(envs, env), append(ids, id)
-	}
-	b, err := ParseFabricBlock(n.block(t, 11, testPrevHash[:], envs, []byte{0, 0, 0}))
+	raw, ids := threeTxBlock(t, n, 11)
+	b, err := ParseFabricBlock(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
