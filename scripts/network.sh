@@ -192,9 +192,9 @@ start_peer() {
   port="$(peer_port "$org")"
   mkdir -p "$DATA/$name"
   local -a START_ARGS=(node start)
-  local -a prof=()
+  local -a settings=()
   [[ "${FABRIC_PROFILE:-0}" == 1 ]] &&
-    prof=(CORE_PEER_PROFILE_ENABLED=true CORE_PEER_PROFILE_LISTENADDRESS="127.0.0.1:$(peer_pprof_port "$org")")
+    settings=(CORE_PEER_PROFILE_ENABLED=true CORE_PEER_PROFILE_LISTENADDRESS="127.0.0.1:$(peer_pprof_port "$org")")
   # A gateway whose endorser neither answers nor fails (a hung peer, or
   # on hosts a cut-off one: a partition drops packets silently) asks
   # another after this long. Fabric's default, 30 s, is a whole API
@@ -204,13 +204,13 @@ start_peer() {
   # "Fabric configuration, measured"). On hosts, a peer pulling blocks from
   # a cut-off orderer likewise moves to another (BFT) once the others' block
   # headers have run ahead of it this long.
-  prof+=(CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=10s)
-  [[ $HOSTS_MODE == 1 ]] && prof+=(CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY=10s)
+  settings+=(CORE_PEER_GATEWAY_ENDORSEMENTTIMEOUT=10s)
+  [[ $HOSTS_MODE == 1 ]] && settings+=(CORE_PEER_DELIVERYCLIENT_BLOCKCENSORSHIPTIMEOUTKEY=10s)
   # FABRIC_PEER_ENV: further core.yaml overrides for every peer, given last
   # so that they win (how docs/benchmarks.md measures peer settings).
   local -a extra=()
   [[ -n "${FABRIC_PEER_ENV:-}" ]] && read -r -a extra <<<"$FABRIC_PEER_ENV"
-  prof+=("${extra[@]}")
+  settings+=("${extra[@]}")
   start_process "$name" "$BIN/peer" \
     FABRIC_CFG_PATH="$CFG" \
     FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC" \
@@ -235,7 +235,7 @@ start_peer() {
     CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops_port "$org")" \
     CORE_METRICS_PROVIDER=prometheus \
     CORE_CHAINCODE_EXTERNALBUILDERS="[{name: ccaas, path: $NET_DIR/builders/ccaas}]" \
-    "${prof[@]}"
+    "${settings[@]}"
   say "started $name (pid $(pid_of "$name"), port $port$(ns_note "$name"))"
 }
 
@@ -485,14 +485,22 @@ deploy() {
     say "$(msp_id "$org") approved $name sequence $seq"
   done
 
+  commit_definition
+  say "committed chaincode $name sequence $seq (policy: $policy${coll:+, collections: ${coll#"$NET_ROOT"/}})"
+}
+
+# commit_definition: commits the chaincode definition the caller's def
+# array describes (the caller's name, seq, defsum and dir too), endorsed on
+# every peer, and records it in dir/definition.
+commit_definition() {
   local -a peers=()
+  local org
   for org in "${PEER_ORGS[@]}"; do
     peers+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
   done
   retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
     die "commit of $name failed"
   echo "$seq $defsum" >"$dir/definition"
-  say "committed chaincode $name sequence $seq (policy: $policy${coll:+, collections: ${coll#"$NET_ROOT"/}})"
 }
 
 # deploy_tampered ORG: the consortium trust test's fixture. Chaincode
@@ -556,13 +564,7 @@ deploy_tampered() {
       "${def[@]}" --package-id "${pkg_of[$org]}" >/dev/null || die "approval of $name by $(msp_id "$org") failed"
     say "$(msp_id "$org") approved $name sequence $seq with package ${pkg_of[$org]}"
   done
-  local -a peers=()
-  for org in "${PEER_ORGS[@]}"; do
-    peers+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$(peer_tls_ca "$org")")
-  done
-  retry 10 2 peer_cli regulator admin lifecycle chaincode commit "${ORDERER_FLAGS[@]}" "${def[@]}" "${peers[@]}" >/dev/null ||
-    die "commit of $name failed"
-  echo "$seq $defsum" >"$dir/definition"
+  commit_definition
   echo "$bad" >"$dir/tampered-org"
   say "committed chaincode $name sequence $seq; $(peer_name "$bad") runs the tampered server"
 }

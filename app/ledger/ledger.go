@@ -5,6 +5,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"io"
 )
@@ -50,11 +51,7 @@ func (r Receipt) Bytes() []byte {
 	if len(r) == 0 {
 		return nil
 	}
-	out := make([]byte, 0, r.Len())
-	for _, p := range r {
-		out = append(out, p...)
-	}
-	return out
+	return bytes.Join(r, nil)
 }
 
 // WriteTo writes the document to w part by part, copying nothing.

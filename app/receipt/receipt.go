@@ -53,15 +53,7 @@ func (r *Receipt) Marshal() ([]byte, error) {
 	if len(parts) == 1 {
 		return parts[0], nil
 	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	out := make([]byte, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out, nil
+	return bytes.Join(parts, nil), nil
 }
 
 // MarshalParts returns the receipt's canonical JSON in consecutive parts that

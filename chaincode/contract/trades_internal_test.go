@@ -39,3 +39,33 @@ func TestCurrencyListSortedAndUnique(t *testing.T) {
 		}
 	}
 }
+
+// TestSavedBatchReadBack: a batch saved by a transaction is encoded lazily
+// (txn.unencoded), yet reading its key back within the transaction gives
+// the last saved state, and a later put of the key wins over the pending
+// encoding.
+func TestSavedBatchReadBack(t *testing.T) {
+	tx := &txn{writes: map[string][]byte{}, batches: map[string]*Batch{}, unencoded: map[string]bool{},
+		nowStr: "2026-12-07T00:00:00Z"} // no State: a read reaching it would panic
+	b := &Batch{ID: "b1", Owner: "ProviderMSP", Sector: "finance"}
+	if err := tx.saveBatch(nil, b); err != nil {
+		t.Fatal(err)
+	}
+	b2 := *b
+	b2.Name = "renamed"
+	if err := tx.saveBatch(b, &b2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tx.get(kBatch + "b1")
+	want, _ := json.Marshal(&b2)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back %s, %v; want %s", got, err, want)
+	}
+	if err := tx.saveBatch(&b2, &b2); err != nil {
+		t.Fatal(err)
+	}
+	tx.put(kBatch+"b1", []byte("put"))
+	if got, _ := tx.get(kBatch + "b1"); string(got) != "put" {
+		t.Fatalf("a put after a save read back %s", got)
+	}
+}

@@ -167,16 +167,7 @@ func fabricCmd(args []string, stdout, stderr io.Writer, getenv func(string) stri
 	sort.Slice(ids, func(i, j int) bool { return ids[i].MSPID < ids[j].MSPID })
 	doc := map[string]any{
 		"organizations": orgs,
-		"fabric": map[string]any{
-			"channel":                  nf.Channel,
-			"chaincode":                nf.Chaincode,
-			"connectionProfile":        profile,
-			"identities":               ids,
-			"privateDataOrganizations": privateDataOrgs,
-			"trustAnchor":              anchorPath,
-			"commitTimeout":            "15s",
-			"submitDeadline":           "2m",
-		},
+		"fabric":        devFabricSection(nf.Channel, nf.Chaincode, profile, ids, privateDataOrgs, anchorPath),
 	}
 	y, err := yaml.Marshal(doc)
 	if err != nil {
@@ -365,16 +356,7 @@ func writeOrgConfig(odir string, orgs []auth.Organization, me auth.Organization,
 	}
 	doc := map[string]any{
 		"organizations": members,
-		"fabric": map[string]any{
-			"channel":                  channel,
-			"chaincode":                chaincode,
-			"connectionProfile":        profile,
-			"identities":               []devIdentity{id},
-			"privateDataOrganizations": privateDataOrgs,
-			"trustAnchor":              anchorPath,
-			"commitTimeout":            "15s",
-			"submitDeadline":           "2m",
-		},
+		"fabric":        devFabricSection(channel, chaincode, profile, []devIdentity{id}, privateDataOrgs, anchorPath),
 	}
 	y, err := yaml.Marshal(doc)
 	if err != nil {
@@ -407,4 +389,19 @@ func registersConsortium(cfg *auth.Config) bool {
 		}
 	}
 	return false
+}
+
+// devFabricSection is the fabric section of a development configuration,
+// the shared one and each organisation's own node's alike.
+func devFabricSection(channel, chaincode, profile string, ids []devIdentity, privateDataOrgs []string, anchorPath string) map[string]any {
+	return map[string]any{
+		"channel":                  channel,
+		"chaincode":                chaincode,
+		"connectionProfile":        profile,
+		"identities":               ids,
+		"privateDataOrganizations": privateDataOrgs,
+		"trustAnchor":              anchorPath,
+		"commitTimeout":            "15s",
+		"submitDeadline":           "2m",
+	}
 }

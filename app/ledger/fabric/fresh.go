@@ -196,9 +196,10 @@ func (l *Ledger) reaches(ctx context.Context, g *orgGateway, height uint64) bool
 	}
 }
 
-// askHeight asks g's peer for the channel's height.
-func askHeight(ctx context.Context, g *orgGateway, channel string) (uint64, error) {
-	raw, err := g.qscc.EvaluateWithContext(ctx, "GetChainInfo", client.WithArguments(channel))
+// askHeight asks g's peer (or, with options that say so, another peer
+// through it) for the channel's height.
+func askHeight(ctx context.Context, g *orgGateway, channel string, opts ...client.ProposalOption) (uint64, error) {
+	raw, err := g.qscc.EvaluateWithContext(ctx, "GetChainInfo", append([]client.ProposalOption{client.WithArguments(channel)}, opts...)...)
 	if err != nil {
 		return 0, err
 	}

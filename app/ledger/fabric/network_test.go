@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tokentrail/tokentrail/chaincode/contract"
@@ -205,15 +203,7 @@ func evalOn(ctx context.Context, g *orgGateway, peerMSP, fn string, req any) ([]
 
 // heightOn is the channel height that one peer reports.
 func heightOn(ctx context.Context, g *orgGateway, peerMSP, channel string) (uint64, error) {
-	raw, err := g.qscc.EvaluateWithContext(ctx, "GetChainInfo", client.WithArguments(channel), client.WithEndorsingOrganizations(peerMSP))
-	if err != nil {
-		return 0, err
-	}
-	var info common.BlockchainInfo
-	if err := proto.Unmarshal(raw, &info); err != nil {
-		return 0, err
-	}
-	return info.GetHeight(), nil
+	return askHeight(ctx, g, channel, client.WithEndorsingOrganizations(peerMSP))
 }
 
 // waitSameHeight waits until every peer answers with the same channel
